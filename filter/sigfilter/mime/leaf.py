@@ -1,0 +1,183 @@
+"""Decode one text leaf, apply one text edit, and re-encode only what changed.
+
+The edit is made in decoded text. It is then turned back into bytes with the part's
+own charset and transfer encoding where the new text fits there; for quoted-printable
+only the lines the edit touches are re-encoded, so the rest of the leaf keeps its bytes
+too. When the inserted text does not fit the charset, a text/plain part switches to
+UTF-8 (and a 7bit part to quoted-printable); HTML instead carries the characters as
+numeric references and keeps its charset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import codec
+from .scan import Part
+
+
+class LeafError(ValueError):
+    """The leaf cannot be edited safely; ``reason`` is a machine-readable word."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class TextLeaf:
+    part: Part
+    raw_body: bytes
+    data: bytes  # transfer-decoded body
+    text: str  # decoded with ``codec`` (surrogateescape keeps undecodable bytes)
+    codec: str | None  # None: unknown charset, read as latin-1 and written only in ASCII
+    eol: str
+    is_html: bool
+    flowed: bool
+
+    @property
+    def cte(self) -> str:
+        return self.part.cte
+
+
+@dataclass(frozen=True, slots=True)
+class LeafEdit:
+    body: bytes  # new raw (transfer-encoded) body of the part
+    charset: str | None  # new charset parameter, when it changes
+    cte: str | None  # new Content-Transfer-Encoding, when it changes
+
+
+def open_leaf(raw: bytes, part: Part) -> TextLeaf:
+    cte = part.cte
+    if cte not in codec.KNOWN_CTES:
+        raise LeafError("malformed", f"unknown Content-Transfer-Encoding {cte!r}")
+    body = raw[part.body_start : part.body_end]
+    try:
+        data = codec.transfer_decode(body, cte)
+    except codec.TransferError as exc:
+        raise LeafError("malformed", str(exc)) from exc
+    label = part.ctype.param("charset")
+    name = codec.python_codec(label)
+    if name is None:
+        text = data.decode("latin-1")
+    else:
+        try:
+            text = data.decode(name, "surrogateescape")
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise LeafError("charset", f"cannot decode {label}: {exc}") from exc
+        if text.encode(name, "surrogateescape") != data:
+            raise LeafError("charset", f"{label} text does not round-trip")
+    eol = codec.eol_of(data, codec.eol_of(body)).decode("ascii")
+    return TextLeaf(
+        part=part,
+        raw_body=body,
+        data=data,
+        text=text,
+        codec=name,
+        eol=eol,
+        is_html=part.ctype.subtype == "html",
+        flowed=(part.ctype.param("format") or "").lower() == "flowed",
+    )
+
+
+def _encode_insert(leaf: TextLeaf, insert: str) -> tuple[str, bool]:
+    """Return the insert in a form the leaf's charset carries, and whether it fits."""
+    name = leaf.codec or "ascii"
+    if leaf.is_html:
+        # Numeric character references keep the part's charset and CTE unchanged.
+        return insert.encode(name, "xmlcharrefreplace").decode(name), True
+    try:
+        insert.encode(name)
+    except UnicodeEncodeError:
+        return insert, False
+    return insert, True
+
+
+def edit_leaf(leaf: TextLeaf, start: int, end: int, insert: str) -> LeafEdit:
+    """Replace ``leaf.text[start:end]`` with ``insert`` (which uses "\\n" line ends)."""
+    insert = insert.replace("\r\n", "\n").replace("\n", leaf.eol)
+    insert, fits = _encode_insert(leaf, insert)
+    new_text = leaf.text[:start] + insert + leaf.text[end:]
+    if fits:
+        name = leaf.codec or "latin-1"
+        new_data = new_text.encode(name, "surrogateescape")
+        return _reencode(leaf, new_data, None, _changed_range(leaf, start, end, insert))
+    if leaf.codec is None:
+        raise LeafError("charset", "unknown charset cannot carry the signature's characters")
+    try:
+        new_data = new_text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LeafError("charset", "undecodable bytes prevent a switch to UTF-8") from exc
+    return _reencode(leaf, new_data, "utf-8", None)
+
+
+def _changed_range(leaf: TextLeaf, start: int, end: int, insert: str) -> tuple[int, int, int]:
+    """Byte offsets (p, old_end, new_end) of the change in the decoded data."""
+    name = leaf.codec or "latin-1"
+    p = len(leaf.text[:start].encode(name, "surrogateescape"))
+    tail = len(leaf.text[end:].encode(name, "surrogateescape"))
+    ins = len(insert.encode(name, "surrogateescape"))
+    return p, len(leaf.data) - tail, p + ins
+
+
+def _reencode(
+    leaf: TextLeaf, new_data: bytes, charset: str | None, change: tuple[int, int, int] | None
+) -> LeafEdit:
+    cte = leaf.cte
+    eol = codec.eol_of(leaf.raw_body, leaf.eol.encode("ascii"))
+    final_eol = leaf.raw_body.endswith(b"\n")
+    if cte in codec.IDENTITY_CTES:
+        region = new_data if change is None else new_data[change[0] : change[2]]
+        needs_qp = (cte in ("7bit", "") and not region.isascii()) or (
+            codec.longest_line(_whole_lines(new_data, change)) > codec.MAX_LINE
+        )
+        if needs_qp:
+            return LeafEdit(codec.qp_encode(new_data, eol), charset, "quoted-printable")
+        return LeafEdit(new_data, charset, None)
+    if cte == "base64":
+        length = codec.b64_line_length(leaf.raw_body)
+        return LeafEdit(codec.b64_encode(new_data, eol, length, final_eol), charset, None)
+    # quoted-printable
+    if change is not None:
+        spliced = _qp_splice(leaf, new_data, change, eol)
+        if spliced is not None:
+            return LeafEdit(spliced, charset, None)
+    return LeafEdit(codec.qp_encode(new_data, eol), charset, None)
+
+
+def _whole_lines(data: bytes, change: tuple[int, int, int] | None) -> bytes:
+    if change is None:
+        return data
+    ls = data.rfind(b"\n", 0, change[0]) + 1
+    le = data.find(b"\n", change[2])
+    return data[ls : len(data) if le < 0 else le]
+
+
+def _qp_splice(
+    leaf: TextLeaf, new_data: bytes, change: tuple[int, int, int], eol: bytes
+) -> bytes | None:
+    """Re-encode only the decoded lines the change touches; None when unsafe."""
+    raw, old = leaf.raw_body, leaf.data
+    if codec.qp_has_encoded_eol(raw):
+        return None  # decoded line breaks would not match raw hard breaks
+    p, old_end, new_end = change
+    ls = old.rfind(b"\n", 0, p) + 1
+    at_line_start = old_end == 0 or old[old_end - 1 : old_end] == b"\n"
+    new_ends_line = new_end > p and new_data[new_end - 1 : new_end] == b"\n"
+    if at_line_start and (new_ends_line or old_end == len(old)):
+        le = old_end
+    else:
+        nl = old.find(b"\n", old_end)
+        le = len(old) if nl < 0 else nl + 1
+    first = old.count(b"\n", 0, ls)
+    last = old.count(b"\n", 0, le)
+    starts = codec.qp_hard_line_offsets(raw, last)
+    segment = new_data[ls : le + (new_end - old_end)]
+    encoded = codec.qp_encode(segment, eol)
+    if le == len(old) and not segment.endswith(b"\n") and encoded.endswith(eol):
+        encoded = encoded[: -len(eol)]  # b2a_qp adds no break, but be sure
+    rend = len(raw) if le == len(old) else starts[last]
+    spliced = raw[: starts[first]] + encoded + raw[rend:]
+    # Self-check: decoding the spliced body must give exactly the new text.
+    return spliced if codec.transfer_decode(spliced, "quoted-printable") == new_data else None

@@ -1,0 +1,328 @@
+"""Find where a signature goes in an HTML part.
+
+lxml parses the document to *find* the spot (the quote container, the footer element,
+the marker); the result is a character range in the original source, which the engine
+splices. The document is never re-rendered: that would drop ``<meta charset>`` and
+change markup the sender's client wrote.
+
+Mapping an lxml element back to the source: the element is the k-th element of its tag
+in document order; the k-th ``<tag`` start tag in the source (outside comments, scripts
+and styles) is taken, and accepted only if it is on the line lxml reports. Anything
+that does not check out is not used, and placement falls back to a weaker spot.
+
+The marker is replaced where it sits inside one text node. A marker split across tags
+(``<span>{EMAIL</span><span>SIGNATURE}</span>``, as an editor may produce) is not
+recognised in HTML; the text part still gets the signature at its marker.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterator
+
+from lxml import etree
+
+from .footers import is_footer
+from .spot import Kind, Spot, Spots
+from .textquote import starts_with_quote_intro
+
+OUR_CLASS = "sigfilter-signature"
+OUR_COMMENT = "<!--sigfilter-->"
+
+_EXCLUDED = re.compile(
+    r"<!--.*?(?:-->|\Z)|<(script|style|title|textarea)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.S | re.I
+)
+_WS = re.compile(r"\s+")
+_BLOCKS = ("div", "p", "blockquote", "table", "span", "font", "td")
+_FOOTER_TAGS = frozenset({"div", "p", "span", "font", "a", "b", "i", "td", "small"})
+_QUOTE_IDS = {
+    "divrplyfwdmsg": "divRplyFwdMsg",
+    "x_divrplyfwdmsg": "divRplyFwdMsg",
+    "mail-editor-reference-message-container": "outlook-mobile",
+    "x_mail-editor-reference-message-container": "outlook-mobile",
+}
+_QUOTE_CLASSES = {
+    "gmail_quote": "gmail_quote",
+    "gmail_attr": "gmail_quote",
+    "moz-cite-prefix": "moz-cite-prefix",
+    "moz-forward-container": "moz-forward-container",
+    "yahoo_quoted": "yahoo_quoted",
+    "ms-outlook-mobile-reference-message": "outlook-mobile",
+}
+_MAX_INTRO_SCAN = 400  # block elements examined for a text quote intro
+
+
+def _norm(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def _classes(el: etree._Element) -> list[str]:
+    return (el.get("class") or "").lower().split()
+
+
+class HtmlSource:
+    """One decoded HTML part: the source string, its lxml tree and a source index."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._excluded = [(m.start(), m.end()) for m in _EXCLUDED.finditer(source)]
+        self._ex_starts = [s for s, _ in self._excluded]
+        parser = etree.HTMLParser(encoding="utf-8", remove_comments=False)
+        data = source.encode("utf-8", "replace")
+        self.root: etree._Element | None = etree.fromstring(data, parser) if data.strip() else None
+        self._offsets: dict[int, int | None] = {}
+
+    # -- source index -------------------------------------------------------------
+    def in_excluded(self, pos: int) -> bool:
+        i = bisect_right(self._ex_starts, pos) - 1
+        return i >= 0 and self._excluded[i][0] <= pos < self._excluded[i][1]
+
+    def inside_tag(self, pos: int) -> bool:
+        return self.source.rfind("<", 0, pos) > self.source.rfind(">", 0, pos)
+
+    def _start_tags(self, tag: str) -> Iterator[re.Match[str]]:
+        for m in re.finditer(rf"<{re.escape(tag)}(?=[\s/>])", self.source, re.I):
+            if not self.in_excluded(m.start()):
+                yield m
+
+    def offset(self, el: etree._Element) -> int | None:
+        """Source offset of ``el``'s start tag, or None when it cannot be confirmed."""
+        key = id(el)
+        if key not in self._offsets:
+            self._offsets[key] = self._locate(el)
+        return self._offsets[key]
+
+    def _locate(self, el: etree._Element) -> int | None:
+        if self.root is None or not isinstance(el.tag, str):
+            return None
+        tag = el.tag
+        index = next((i for i, e in enumerate(self.root.iter(tag)) if e is el), None)
+        if index is None:
+            return None
+        for i, m in enumerate(self._start_tags(tag)):
+            if i == index:
+                line = self.source.count("\n", 0, m.start()) + 1
+                ok = el.sourceline is None or el.sourceline == line or el.sourceline >= 65535
+                return m.start() if ok else None
+        return None
+
+    def element_end(self, el: etree._Element, start: int) -> int | None:
+        """Source offset just after ``el``'s matching end tag."""
+        tag = re.escape(str(el.tag))
+        depth = 0
+        for m in re.finditer(rf"<(/?){tag}(?=[\s/>])[^>]*>", self.source[start:], re.I):
+            if self.in_excluded(start + m.start()):
+                continue
+            if m.group(1):
+                depth -= 1
+                if depth == 0:
+                    return start + m.end()
+            elif not m.group(0).endswith("/>"):
+                depth += 1
+        return None
+
+    def span(self, el: etree._Element) -> tuple[int, int] | None:
+        start = self.offset(el)
+        if start is None:
+            return None
+        end = self.element_end(el, start)
+        return None if end is None else (start, end)
+
+    def body(self) -> etree._Element | None:
+        if self.root is None:
+            return None
+        found = self.root.find(".//body")
+        return found if found is not None else self.root
+
+
+def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
+    root = doc.root
+    if root is None:
+        return
+    for el in root.iter("div", "blockquote", "hr", "table", "span", "p"):
+        eid = (el.get("id") or "").lower()
+        if eid in _QUOTE_IDS:
+            yield el, _QUOTE_IDS[eid]
+        elif eid.startswith(("yahoo_quoted", "ydp")) and "yahoo_quoted" in eid:
+            yield el, "yahoo_quoted"
+        for cls in _classes(el):
+            if cls in _QUOTE_CLASSES and el.tag != "span":
+                yield el, _QUOTE_CLASSES[cls]
+        if el.tag == "blockquote" and (el.get("type") or "").lower() == "cite":
+            yield el, "blockquote-cite"
+        elif el.tag == "div" and "border-top" in (el.get("style") or "").lower():
+            if starts_with_quote_intro(_norm(el.text_content())):
+                yield el, "outlook-header"
+
+
+def _outlook_prefix(el: etree._Element) -> etree._Element:
+    """Step back over the ``<hr>`` and ``#appendonsend`` Outlook puts before the quote."""
+    prev = el.getprevious()
+    while prev is not None and isinstance(prev.tag, str) and prev.tag in ("hr", "div"):
+        if prev.tag == "hr" or (prev.get("id") or "").lower() in ("appendonsend", "x_appendonsend"):
+            el, prev = prev, prev.getprevious()
+        else:
+            break
+    return el
+
+
+def _attribution_before(el: etree._Element) -> etree._Element:
+    """For a cite blockquote, the attribution block just before it, if there is one."""
+    prev = el.getprevious()
+    if prev is not None and isinstance(prev.tag, str):
+        if starts_with_quote_intro(_norm(prev.text_content())):
+            return prev
+    return el
+
+
+def _climb(el: etree._Element) -> etree._Element:
+    """Go up while ``el`` is the first thing in its parent: insert before the wrapper."""
+    for _ in range(4):
+        parent = el.getparent()
+        if parent is None or parent.tag in ("body", "html") or parent.tag not in _BLOCKS:
+            break
+        if (parent.text or "").strip() or parent.index(el) != 0:
+            break
+        cls = _classes(parent)
+        if "wordsection1" in cls or (parent.get("id") or "").lower() == "divtagdefaultwrapper":
+            break
+        el = parent
+    return el
+
+
+def _anchor(el: etree._Element, style: str) -> etree._Element:
+    if style == "divRplyFwdMsg":
+        return _outlook_prefix(el)
+    if style == "blockquote-cite":
+        return _climb(_attribution_before(el))
+    if style == "gmail_quote" and "gmail_attr" in _classes(el):
+        parent = el.getparent()
+        return parent if parent is not None else el
+    return _climb(el)
+
+
+def _intro_candidates(doc: HtmlSource) -> Iterator[etree._Element]:
+    body = doc.body()
+    if body is None:
+        return
+    for n, el in enumerate(body.iter("div", "p", "blockquote")):
+        if n >= _MAX_INTRO_SCAN:
+            return
+        if starts_with_quote_intro(_norm(el.text_content())[:400]):
+            yield el
+            return
+
+
+def find_quote(doc: HtmlSource) -> Spot | None:
+    best: Spot | None = None
+    candidates: list[tuple[etree._Element, str]] = list(_quote_candidates(doc))
+    candidates += [(el, "text-intro") for el in _intro_candidates(doc)]
+    for el, style in candidates:
+        start = doc.offset(_anchor(el, style))
+        if start is not None and (best is None or start < best.start):
+            best = Spot(Kind.QUOTE, start, start, style)
+    return best
+
+
+def find_marker(doc: HtmlSource, marker: str, limit: int) -> Spot | None:
+    src = doc.source
+    pos = src.find(marker)
+    while 0 <= pos < limit:
+        if not doc.in_excluded(pos) and not doc.inside_tag(pos):
+            return _marker_block(doc, marker, pos) or Spot(Kind.MARKER, pos, pos + len(marker))
+        pos = src.find(marker, pos + 1)
+    return None
+
+
+def _marker_block(doc: HtmlSource, marker: str, pos: int) -> Spot | None:
+    """When the marker is alone in a paragraph, replace the paragraph."""
+    if doc.root is None:
+        return None
+    for el in doc.root.iter("p", "div"):
+        if _norm(el.text_content()) == marker and not any(
+            _norm(c.text_content()) == marker for c in el.iter("p", "div") if c is not el
+        ):
+            span = doc.span(el)
+            if span and span[0] <= pos < span[1]:
+                return Spot(Kind.MARKER, span[0], span[1], "block")
+    return None
+
+
+def find_footer(doc: HtmlSource, limit: int) -> Spot | None:
+    body = doc.body()
+    if body is None:
+        return None
+    found: Spot | None = None
+    for el in body.iter():
+        if not isinstance(el.tag, str) or el.tag not in _FOOTER_TAGS:
+            continue
+        text = _norm(el.text_content())
+        if not text or len(text) > 200 or not is_footer(text):
+            continue
+        el = _outermost_same_text(el, text)
+        span = doc.span(el)
+        if span and span[1] <= limit and (found is None or span[0] >= found.end):
+            found = Spot(Kind.FOOTER, span[0], span[1], str(el.tag))
+    return found or _footer_text_node(doc, body, limit)
+
+
+def _outermost_same_text(el: etree._Element, text: str) -> etree._Element:
+    parent = el.getparent()
+    while (
+        parent is not None
+        and parent.tag in _FOOTER_TAGS
+        and _norm(parent.text_content()) == text
+    ):
+        el, parent = parent, parent.getparent()
+    return el
+
+
+def _footer_text_node(doc: HtmlSource, body: etree._Element, limit: int) -> Spot | None:
+    """A footer written straight into the body (``Hello<br><br>Sent from my iPhone``)."""
+    texts = [body.text or ""] + [child.tail or "" for child in body]
+    for raw in reversed(texts):
+        text = raw.strip()
+        if text and is_footer(_norm(text)):
+            pos = doc.source.rfind(text, 0, limit)
+            if pos >= 0 and not doc.in_excluded(pos) and not doc.inside_tag(pos):
+                return Spot(Kind.FOOTER, pos, pos + len(text), "text")
+    return None
+
+
+def find_end(doc: HtmlSource) -> Spot:
+    src = doc.source
+    lower = src.lower()
+    for tag in ("</body", "</html"):
+        pos = len(src)
+        while True:
+            pos = lower.rfind(tag, 0, pos)
+            if pos < 0 or not doc.in_excluded(pos):
+                break
+        if pos >= 0:
+            return Spot(Kind.END, pos, pos, tag[2:])
+    end = len(src.rstrip())
+    return Spot(Kind.END, end, end, "eof")
+
+
+def has_our_signature(source: str, limit: int) -> bool:
+    head = source[:limit]
+    return OUR_COMMENT in head or OUR_CLASS in head
+
+
+def html_spots(source: str, marker: str) -> Spots:
+    """Every spot the HTML source offers (the engine picks one)."""
+    try:
+        doc = HtmlSource(source)
+    except (etree.ParserError, ValueError):
+        doc = HtmlSource("")
+        doc.source = source
+    quote = find_quote(doc)
+    limit = quote.start if quote else len(source)
+    found: dict[Kind, Spot] = {Kind.END: find_end(doc)}
+    if quote:
+        found[Kind.QUOTE] = quote
+    for spot in (find_marker(doc, marker, limit), find_footer(doc, limit)):
+        if spot:
+            found[spot.kind] = spot
+    return Spots(found, limit, has_our_signature(source, limit))

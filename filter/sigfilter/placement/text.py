@@ -1,0 +1,109 @@
+"""Find where a signature goes in a plain-text part, and shape the text to insert."""
+
+from __future__ import annotations
+
+from .footers import is_footer
+from .spot import Kind, Spot, Spots
+from .textquote import find_quote_start
+
+_FOOTER_LINES = 3  # a footer is one of the last few non-blank lines of the new text
+
+
+def _lines(text: str, stop: int) -> list[tuple[int, int]]:
+    """(start, end-of-content) of each line in ``text[:stop]``; end excludes the EOL."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    while pos < stop:
+        nl = text.find("\n", pos, stop)
+        end = stop if nl < 0 else nl
+        content_end = end - 1 if end > pos and text[end - 1] == "\r" else end
+        out.append((pos, content_end))
+        pos = stop if nl < 0 else nl + 1
+    return out
+
+
+def find_marker(text: str, marker: str, limit: int) -> Spot | None:
+    pos = text.find(marker, 0, limit)
+    if pos < 0:
+        return None
+    ls = text.rfind("\n", 0, pos) + 1
+    le = text.find("\n", pos)
+    le = len(text) if le < 0 else le
+    if le > ls and text[le - 1] == "\r":
+        le -= 1
+    if text[ls:le].strip() == marker:
+        return Spot(Kind.MARKER, ls, le, "line")
+    return Spot(Kind.MARKER, pos, pos + len(marker), "inline")
+
+
+def find_footer(text: str, limit: int) -> Spot | None:
+    seen = 0
+    for start, end in reversed(_lines(text, limit)):
+        line = text[start:end]
+        if not line.strip():
+            continue
+        if is_footer(line):
+            return Spot(Kind.FOOTER, start, end, "line")
+        seen += 1
+        if seen >= _FOOTER_LINES:
+            break
+    return None
+
+
+def find_end(text: str, limit: int) -> Spot:
+    """Just after the last non-blank line of the new text."""
+    for start, end in reversed(_lines(text, limit)):
+        if text[start:end].strip():
+            nl = text.find("\n", end, limit)
+            pos = end if nl < 0 else nl + 1
+            return Spot(Kind.END, pos, pos, "after-text")
+    return Spot(Kind.END, 0, 0, "empty")
+
+
+def text_spots(text: str, marker: str, signature_text: str = "") -> Spots:
+    quote = find_quote_start(text)
+    limit = quote.offset if quote else len(text)
+    found: dict[Kind, Spot] = {Kind.END: find_end(text, limit)}
+    if quote:
+        found[Kind.QUOTE] = Spot(Kind.QUOTE, quote.offset, quote.offset, quote.style)
+    for spot in (find_marker(text, marker, limit), find_footer(text, limit)):
+        if spot:
+            found[spot.kind] = spot
+    ours = bool(signature_text.strip()) and _squash(signature_text) in _squash(text[:limit])
+    return Spots(found, limit, ours)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def flowed_safe(signature: str) -> str:
+    """Make signature lines safe inside format=flowed text (RFC 3676).
+
+    Trailing spaces would join lines (soft breaks), and a line starting with a space,
+    ">" or "From " must be space-stuffed. The "-- " delimiter keeps its space.
+    """
+    out = []
+    for line in signature.split("\n"):
+        if line != "-- ":
+            line = line.rstrip(" ")
+        if line.startswith((" ", ">", "From ")):
+            line = " " + line
+        out.append(line)
+    return "\n".join(out)
+
+
+def shape_insert(text: str, spot: Spot, signature: str) -> str:
+    """The text to splice at ``spot``: blank lines around the signature as needed."""
+    sig = signature.strip("\n")
+    if spot.kind in (Kind.MARKER, Kind.FOOTER):
+        return sig
+    before = text[: spot.start]
+    prefix = ""
+    if before and not before.endswith("\n"):
+        prefix = "\n\n"
+    elif before.rstrip("\r\n") and not before.endswith(("\n\n", "\n\r\n")):
+        prefix = "\n"
+    if spot.kind is Kind.QUOTE:
+        return prefix + sig + "\n\n"
+    return prefix + sig + "\n"
