@@ -125,7 +125,8 @@ def check_structure(root: Part) -> None:
         ctype = part.ctype.type
         if ctype == "multipart/signed":
             proto = (part.ctype.param("protocol") or "").lower()
-            raise Skip("signed-pgp" if "pgp" in proto else "signed-smime", ctype)
+            kinds = " ".join([proto, *(c.ctype.type for c in part.children)])
+            raise Skip("signed-pgp" if "pgp" in kinds else "signed-smime", ctype)
         if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
             kind = (part.ctype.param("smime-type") or "").lower()
             raise Skip("signed-smime" if kind == "signed-data" else "encrypted", ctype)

@@ -71,6 +71,8 @@ def parse_header_block(data: bytes, start: int = 0, limit: int | None = None) ->
             value = b"".join(cur_parts).decode("latin-1").strip()
             fields.append(HeaderField(cur_name, cur_start, at, value))
 
+    if pos == 0 and data.startswith(b"From "):
+        pos = _line_end(data, 0, end)  # an mbox envelope line, not part of the header
     while pos < end:
         nxt = _line_end(data, pos, end)
         line = data[pos:nxt]

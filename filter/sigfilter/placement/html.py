@@ -57,6 +57,11 @@ def _norm(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
+def _text(el: etree._Element) -> str:
+    """The element's text content (no tail, no comments), whitespace-normalised."""
+    return _norm(etree.tostring(el, method="text", encoding=str, with_tail=False))
+
+
 def _classes(el: etree._Element) -> list[str]:
     return (el.get("class") or "").lower().split()
 
@@ -152,7 +157,7 @@ def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
         if el.tag == "blockquote" and (el.get("type") or "").lower() == "cite":
             yield el, "blockquote-cite"
         elif el.tag == "div" and "border-top" in (el.get("style") or "").lower():
-            if starts_with_quote_intro(_norm(el.text_content())):
+            if starts_with_quote_intro(_text(el)):
                 yield el, "outlook-header"
 
 
@@ -171,7 +176,7 @@ def _attribution_before(el: etree._Element) -> etree._Element:
     """For a cite blockquote, the attribution block just before it, if there is one."""
     prev = el.getprevious()
     if prev is not None and isinstance(prev.tag, str):
-        if starts_with_quote_intro(_norm(prev.text_content())):
+        if starts_with_quote_intro(_text(prev)):
             return prev
     return el
 
@@ -209,7 +214,7 @@ def _intro_candidates(doc: HtmlSource) -> Iterator[etree._Element]:
     for n, el in enumerate(body.iter("div", "p", "blockquote")):
         if n >= _MAX_INTRO_SCAN:
             return
-        if starts_with_quote_intro(_norm(el.text_content())[:400]):
+        if starts_with_quote_intro(_text(el)[:400]):
             yield el
             return
 
@@ -240,8 +245,8 @@ def _marker_block(doc: HtmlSource, marker: str, pos: int) -> Spot | None:
     if doc.root is None:
         return None
     for el in doc.root.iter("p", "div"):
-        if _norm(el.text_content()) == marker and not any(
-            _norm(c.text_content()) == marker for c in el.iter("p", "div") if c is not el
+        if _text(el) == marker and not any(
+            _text(c) == marker for c in el.iter("p", "div") if c is not el
         ):
             span = doc.span(el)
             if span and span[0] <= pos < span[1]:
@@ -257,7 +262,7 @@ def find_footer(doc: HtmlSource, limit: int) -> Spot | None:
     for el in body.iter():
         if not isinstance(el.tag, str) or el.tag not in _FOOTER_TAGS:
             continue
-        text = _norm(el.text_content())
+        text = _text(el)
         if not text or len(text) > 200 or not is_footer(text):
             continue
         el = _outermost_same_text(el, text)
@@ -272,7 +277,7 @@ def _outermost_same_text(el: etree._Element, text: str) -> etree._Element:
     while (
         parent is not None
         and parent.tag in _FOOTER_TAGS
-        and _norm(parent.text_content()) == text
+        and _text(parent) == text
     ):
         el, parent = parent, parent.getparent()
     return el

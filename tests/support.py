@@ -1,0 +1,136 @@
+"""Shared helpers for the tests: message loading, signatures, byte-identity checks."""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+from sigfilter.engine import Result, body_leaves, rewritten_message
+from sigfilter.mime.headers import parse_header_block
+from sigfilter.mime.leaf import open_leaf
+from sigfilter.mime.scan import Part, scan
+from sigfilter.signature import Signature
+
+TESTS = Path(__file__).resolve().parent
+CORPUS = TESTS / "corpus"
+MESSAGES = TESTS / "messages"
+
+# The default variant carries a non-ASCII character so that charset handling is
+# exercised on every us-ascii / latin-1 message; the reply variant is ASCII.
+SIGNATURE = Signature(
+    html=(
+        '<table cellpadding="0"><tr><td><b>Avery Quill</b></td></tr>'
+        "<tr><td>Head of Mail Flow \u00b7 +1 555 0100</td></tr></table>"
+    ),
+    text="-- \nAvery Quill\nHead of Mail Flow \u00b7 +1 555 0100",
+    reply_html="<p><b>Avery Quill</b> | Head of Mail Flow | +1 555 0100</p>",
+    reply_text="-- \nAvery Quill | Head of Mail Flow | +1 555 0100",
+)
+SIG_TOKEN = "Avery Quill"
+
+
+def to_lf(raw: bytes) -> bytes:
+    return raw.replace(b"\r\n", b"\n")
+
+
+def to_crlf(raw: bytes) -> bytes:
+    return to_lf(raw).replace(b"\n", b"\r\n")
+
+
+def line_forms(raw: bytes) -> dict[str, bytes]:
+    return {"crlf": to_crlf(raw), "lf": to_lf(raw)}
+
+
+@dataclass(frozen=True)
+class Expectation:
+    file: str
+    client: str
+    expect: str
+    html_quote_marker: str
+    text_quote_marker: str
+    footer: str
+    notes: str
+
+
+def load_manifest(folder: Path = MESSAGES) -> list[Expectation]:
+    path = folder / "MANIFEST.tsv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return [Expectation(**{k: (v or "-") for k, v in r.items() if k in Expectation.__annotations__}) for r in rows]
+
+
+def parse(raw: bytes) -> EmailMessage:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+def decoded_leaves(raw: bytes) -> dict[str, str]:
+    """Decoded text of the message's own text/plain and text/html leaves (our scanner)."""
+    root = scan(raw)
+    plain, html = body_leaves(root)
+    out: dict[str, str] = {}
+    for name, part in (("plain", plain), ("html", html)):
+        if part is not None:
+            out[name] = open_leaf(raw, part).text
+    return out
+
+
+def _spans(root: Part) -> list[tuple[int, int]]:
+    plain, html = body_leaves(root)
+    return sorted((p.start, p.body_end) for p in (plain, html) if p is not None)
+
+
+_MAY_CHANGE = {"content-type", "content-transfer-encoding", "mime-version"}
+
+
+def assert_only_leaves_changed(raw: bytes, out: bytes) -> None:
+    """Every byte outside the edited text leaves of ``raw`` is in ``out``, in order.
+
+    The top-level header block may differ only in Content-Type, CTE and MIME-Version
+    (the milter's header edits); everything else must be byte-identical.
+    """
+    root = scan(raw)
+    h_in, h_out = parse_header_block(raw), parse_header_block(out)
+    _assert_headers_same(raw, h_in, out, h_out)
+    spans = [(max(s, h_in.end), e) for s, e in _spans(root)]
+    body_out = out[h_out.end :]
+    # Unchanged runs: before the first leaf, between leaves, after the last leaf.
+    cuts = [h_in.end] + [x for span in spans for x in span] + [len(raw)]
+    runs = [raw[cuts[i] : cuts[i + 1]] for i in range(0, len(cuts), 2)]
+    assert body_out.startswith(runs[0]), "bytes before the first edited leaf changed"
+    pos = len(runs[0])
+    for run in runs[1:-1]:
+        found = body_out.find(run, pos)
+        assert found >= 0, "bytes between the edited leaves changed"
+        pos = found + len(run)
+    assert body_out.endswith(runs[-1]), "bytes after the last edited leaf changed"
+    assert len(body_out) - len(runs[-1]) >= pos
+
+
+def _assert_headers_same(raw: bytes, h_in, out: bytes, h_out) -> None:  # type: ignore[no-untyped-def]
+    a = [raw[f.start : f.end] for f in h_in.fields if f.name not in _MAY_CHANGE]
+    b = [out[f.start : f.end] for f in h_out.fields if f.name not in _MAY_CHANGE]
+    assert a == b, "top-level header fields other than Content-Type/CTE changed"
+
+
+def full_output(raw: bytes, result: Result) -> bytes:
+    return rewritten_message(raw, result)
+
+
+def attachments(msg: EmailMessage) -> list[tuple[str, bytes]]:
+    """Content type and decoded payload of every non-text-body part (stdlib parser)."""
+    out = []
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        ctype = part.get_content_type()
+        if ctype in ("text/plain", "text/html") and part.get_content_disposition() != "attachment" and not part.get_filename():
+            continue
+        payload = part.get_payload(decode=True)
+        out.append((ctype, payload if isinstance(payload, bytes) else b""))
+    return out
