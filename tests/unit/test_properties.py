@@ -1,0 +1,152 @@
+"""Property tests: arbitrary MIME trees and garbage never raise, never hang, and every
+byte outside the edited leaves survives."""
+
+from __future__ import annotations
+
+import binascii
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sigfilter.engine import Options, body_leaves, rewrite, rewritten_message
+from sigfilter.mime.codec import qp_encode
+from sigfilter.mime.scan import MimeStructureError, scan
+from support import SIG_TOKEN, SIGNATURE, assert_only_leaves_changed, attachments, decoded_leaves, parse
+
+PROPS = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+
+text_chars = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300
+)
+
+
+@dataclass
+class Leaf:
+    ctype: str
+    cte: str
+    content: bytes
+    attachment: bool
+
+    def render(self, eol: bytes) -> tuple[bytes, list[str]]:
+        head = b"Content-Type: " + self.ctype.encode() + b"; charset=utf-8" + eol
+        if self.attachment:
+            head += b'Content-Disposition: attachment; filename="f.bin"' + eol
+        head += b"Content-Transfer-Encoding: " + self.cte.encode() + eol
+        if self.cte == "base64":
+            b64 = binascii.b2a_base64(self.content, newline=False)
+            body = eol.join(b64[i : i + 76] for i in range(0, len(b64), 76))
+        elif self.cte == "quoted-printable":
+            body = qp_encode(self.content, eol)
+        else:
+            body = self.content.replace(b"\r\n", b"\n").replace(b"\n", eol)
+        return head + eol + body, [self.ctype]
+
+
+@dataclass
+class Multi:
+    subtype: str
+    children: list[Leaf | Multi]
+    boundary: str
+
+    def render(self, eol: bytes) -> tuple[bytes, list[str]]:
+        types = [f"multipart/{self.subtype}"]
+        out = b'Content-Type: multipart/' + self.subtype.encode() + b'; boundary="' + self.boundary.encode() + b'"' + eol + eol
+        out += b"preamble" + eol
+        for child in self.children:
+            data, sub = child.render(eol)
+            out += b"--" + self.boundary.encode() + eol + data + eol
+            types += sub
+        return out + b"--" + self.boundary.encode() + b"--" + eol + b"epilogue" + eol, types
+
+
+def _leaf() -> st.SearchStrategy[Leaf]:
+    return st.builds(
+        Leaf,
+        ctype=st.sampled_from(["text/plain", "text/html", "application/octet-stream", "image/png"]),
+        cte=st.sampled_from(["7bit", "8bit", "quoted-printable", "base64"]),
+        content=text_chars.map(lambda s: s.encode("utf-8")),
+        attachment=st.booleans(),
+    )
+
+
+def _tree() -> st.SearchStrategy[Leaf | Multi]:
+    counter = iter(range(10**9))
+    return st.recursive(
+        _leaf(),
+        lambda kids: st.builds(
+            Multi,
+            subtype=st.sampled_from(["mixed", "alternative", "related"]),
+            children=st.lists(kids, min_size=1, max_size=4),
+            boundary=st.just("").map(lambda _: f"bnd{next(counter)}x"),
+        ),
+        max_leaves=10,
+    )
+
+
+def _message(tree: Leaf | Multi, eol: bytes) -> tuple[bytes, list[str]]:
+    head = b"From: a@example.com" + eol + b"Subject: t" + eol + b"MIME-Version: 1.0" + eol
+    body, types = tree.render(eol)
+    return head + body, types
+
+
+@PROPS
+@given(tree=_tree(), eol=st.sampled_from([b"\r\n", b"\n"]))
+def test_generated_trees_scan_and_survive(tree: Leaf | Multi, eol: bytes) -> None:
+    raw, types = _message(tree, eol)
+    root = scan(raw)
+    assert [p.ctype.type for p in root.walk()] == types
+    result = rewrite(raw, SIGNATURE, Options())
+    out = rewritten_message(raw, result)
+    if not result.signed:
+        assert out == raw
+        return
+    assert_only_leaves_changed(raw, out)
+    assert attachments(parse(out)) == attachments(parse(raw))
+    leaves = decoded_leaves(out)
+    assert any(SIG_TOKEN in text for text in leaves.values())
+    plain, html = body_leaves(scan(out))
+    assert (plain is None, html is None) == (body_leaves(root)[0] is None, body_leaves(root)[1] is None)
+
+
+@PROPS
+@given(tree=_tree(), data=st.data())
+def test_mutated_messages_never_raise(tree: Leaf | Multi, data: st.DataObject) -> None:
+    raw, _ = _message(tree, b"\r\n")
+    pos = data.draw(st.integers(0, len(raw)))
+    cut = data.draw(st.integers(0, 40))
+    junk = data.draw(st.binary(max_size=40))
+    mutated = raw[:pos] + junk + raw[pos + cut :]
+    result = rewrite(mutated, SIGNATURE)
+    out = rewritten_message(mutated, result)
+    if result.signed:
+        assert_only_leaves_changed(mutated, out)
+    else:
+        assert out == mutated
+
+
+@PROPS
+@given(garbage=st.binary(max_size=3000))
+def test_garbage_never_raises(garbage: bytes) -> None:
+    result = rewrite(garbage, SIGNATURE)
+    assert result.action in ("signed", "skipped")
+    if not result.signed:
+        assert rewritten_message(garbage, result) == garbage
+    try:
+        scan(garbage)
+    except MimeStructureError:
+        pass
+
+
+@PROPS
+@given(body=text_chars, prefix=st.sampled_from(["", "<html><body>", "<p>"]))
+def test_html_bodies_never_raise(body: str, prefix: str) -> None:
+    raw = (
+        "Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + prefix
+        + body
+    ).encode()
+    result = rewrite(raw, SIGNATURE)
+    assert result.signed, result.detail
+    out = rewritten_message(raw, result)
+    assert "sigfilter-signature" in decoded_leaves(out)["html"]
