@@ -154,6 +154,8 @@ def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
         for cls in _classes(el):
             if cls in _QUOTE_CLASSES and el.tag != "span":
                 yield el, _QUOTE_CLASSES[cls]
+            elif "yahoo_quoted" in cls:  # Yahoo prefixes its classes: ydp9b1f…yahoo_quoted
+                yield el, "yahoo_quoted"
         if el.tag == "blockquote" and (el.get("type") or "").lower() == "cite":
             yield el, "blockquote-cite"
         elif el.tag == "div" and "border-top" in (el.get("style") or "").lower():
@@ -219,8 +221,23 @@ def _intro_candidates(doc: HtmlSource) -> Iterator[etree._Element]:
             return
 
 
+def _intro_text_node(doc: HtmlSource) -> Spot | None:
+    """A quote intro written straight into the body (Mail.ru: ``<body>-------- …<br>``)."""
+    body = doc.body()
+    if body is None:
+        return None
+    texts = [body.text or ""] + [child.tail or "" for child in body]
+    for raw in texts:
+        text = raw.strip()
+        if text and starts_with_quote_intro(_norm(text)):
+            pos = doc.source.find(text[:40])
+            if pos >= 0 and not doc.in_excluded(pos) and not doc.inside_tag(pos):
+                return Spot(Kind.QUOTE, pos, pos, "text-intro")
+    return None
+
+
 def find_quote(doc: HtmlSource) -> Spot | None:
-    best: Spot | None = None
+    best: Spot | None = _intro_text_node(doc)
     candidates: list[tuple[etree._Element, str]] = list(_quote_candidates(doc))
     candidates += [(el, "text-intro") for el in _intro_candidates(doc)]
     for el, style in candidates:
