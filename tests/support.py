@@ -60,7 +60,10 @@ def load_manifest(folder: Path = MESSAGES) -> list[Expectation]:
     path = folder / "MANIFEST.tsv"
     with path.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    return [Expectation(**{k: (v or "-") for k, v in r.items() if k in Expectation.__annotations__}) for r in rows]
+    return [
+        Expectation(**{k: (v or "-") for k, v in r.items() if k in Expectation.__annotations__})
+        for r in rows
+    ]
 
 
 def parse(raw: bytes) -> EmailMessage:
@@ -126,10 +129,14 @@ def attachments(msg: EmailMessage) -> list[tuple[str, bytes]]:
     """Content type and decoded payload of every non-text-body part (stdlib parser)."""
     out = []
     for part in msg.walk():
-        if part.is_multipart():
-            continue
+        if part.is_multipart() or part.get_content_maintype() == "multipart":
+            continue  # (the stdlib leaves a multipart it cannot split unsplit)
         ctype = part.get_content_type()
-        if ctype in ("text/plain", "text/html") and part.get_content_disposition() != "attachment" and not part.get_filename():
+        if (
+            ctype in ("text/plain", "text/html")
+            and part.get_content_disposition() != "attachment"
+            and not part.get_filename()
+        ):
             continue
         payload = part.get_payload(decode=True)
         out.append((ctype, payload if isinstance(payload, bytes) else b""))

@@ -67,7 +67,7 @@ class Result:
         return self.action == "signed"
 
 
-class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Skip(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
@@ -167,12 +167,11 @@ def _visit(part: Part, found: dict[str, Part]) -> None:
             _visit(_related_root(part), found)
         else:
             _visit(part.children[0], found)
-    elif ctype.maintype == "text" and ctype.subtype in ("plain", "html"):
-        if not _is_attachment(part):
-            if ctype.subtype == "html":
-                found["html"] = part  # the last HTML alternative is the richest
-            else:
-                found.setdefault("plain", part)
+    elif ctype.type in ("text/plain", "text/html") and not _is_attachment(part):
+        if ctype.subtype == "html":
+            found["html"] = part  # the last HTML alternative is the richest
+        else:
+            found.setdefault("plain", part)
 
 
 def _related_root(part: Part) -> Part:
@@ -260,7 +259,9 @@ def _gate(kind: Kind, leaves: list[_Leaf], headers: HeaderBlock, opts: Options) 
 
 def _mobile_mailer(headers: HeaderBlock) -> bool:
     return any(
-        is_mobile_mailer(f.value) for name in ("x-mailer", "user-agent") for f in headers.get_all(name)
+        is_mobile_mailer(f.value)
+        for name in ("x-mailer", "user-agent")
+        for f in headers.get_all(name)
     )
 
 
@@ -405,8 +406,11 @@ def _plain_to_html(
     boundary = _boundary(raw)
     delim = b"--" + boundary.encode()
     html_part = (
-        b"Content-Type: text/html; charset=utf-8" + eol
-        + b"Content-Transfer-Encoding: quoted-printable" + eol + eol
+        b"Content-Type: text/html; charset=utf-8"
+        + eol
+        + b"Content-Transfer-Encoding: quoted-printable"
+        + eol
+        + eol
         + codec.qp_encode(html_doc.encode("utf-8"), eol)
     )
     is_root = part.depth == 0
@@ -417,9 +421,16 @@ def _plain_to_html(
     )
     text_body = change.body if change.body.endswith(b"\n") else change.body + eol
     inner = (
-        delim + eol + text_headers + text_body
-        + delim + eol + html_part.rstrip(b"\r\n") + eol
-        + delim + b"--"
+        delim
+        + eol
+        + text_headers
+        + text_body
+        + delim
+        + eol
+        + html_part.rstrip(b"\r\n")
+        + eol
+        + delim
+        + b"--"
     )
     ctype = f'multipart/alternative; boundary="{boundary}"'
     parts = ("text/plain:" + spot.kind.word, "text/html:" + spot.kind.word)

@@ -31,7 +31,18 @@ SIGNATURE = Signature(
     reply_text="-- \nAvery Quill | Head of Mail Flow",
 )
 
-_WORDS = "mail flow signature quarterly report meeting budget review draft team".split()
+_WORDS = [
+    "mail",
+    "flow",
+    "signature",
+    "quarterly",
+    "report",
+    "meeting",
+    "budget",
+    "review",
+    "draft",
+    "team",
+]
 
 
 def _prose(rng: random.Random, words: int) -> str:
@@ -62,13 +73,15 @@ def _reply_parts(rng: random.Random, target: int) -> tuple[bytes, bytes]:
 
 
 def make_reply(rng: random.Random, attachments: int = 0) -> bytes:
-    text, html = _reply_parts(rng, 9000)
+    text, html = _reply_parts(rng, 17000)
     alt = (
-        b'Content-Type: multipart/alternative; boundary="alt"\r\n\r\n'
-        b"--alt\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b'Content-Type: multipart/alternative; boundary="000000000000a1b2c3d4e5f6a7b8"\r\n\r\n'
+        b"--000000000000a1b2c3d4e5f6a7b8\r\nContent-Type: text/plain; charset=utf-8\r\n"
         b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + text + b"\r\n"
-        b"--alt\r\nContent-Type: text/html; charset=utf-8\r\n"
-        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n" + html + b"\r\n--alt--\r\n"
+        b"--000000000000a1b2c3d4e5f6a7b8\r\nContent-Type: text/html; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        + html
+        + b"\r\n--000000000000a1b2c3d4e5f6a7b8--\r\n"
     )
     head = (
         b"From: Avery Quill <avery.quill@example.com>\r\nTo: jane@example.net\r\n"
@@ -77,20 +90,22 @@ def make_reply(rng: random.Random, attachments: int = 0) -> bytes:
     )
     if not attachments:
         return head + alt
-    parts = [b"--mix\r\n" + alt]
+    parts = [b"--000000000000f9e8d7c6b5a4c3d2\r\n" + alt]
     per = attachments // 2
     for n in range(2):
         blob = rng.randbytes(per)
         b64 = binascii.b2a_base64(blob, newline=False)
         lines = b"\r\n".join(b64[i : i + 76] for i in range(0, len(b64), 76))
         parts.append(
-            b"--mix\r\nContent-Type: application/pdf; name=\"r%d.pdf\"\r\n"
-            b"Content-Disposition: attachment; filename=\"r%d.pdf\"\r\n"
+            b'--000000000000f9e8d7c6b5a4c3d2\r\nContent-Type: application/pdf; name="r%d.pdf"\r\n'
+            b'Content-Disposition: attachment; filename="r%d.pdf"\r\n'
             b"Content-Transfer-Encoding: base64\r\n\r\n" % (n, n) + lines + b"\r\n"
         )
     return (
-        head + b'Content-Type: multipart/mixed; boundary="mix"\r\n\r\n'
-        + b"".join(parts) + b"--mix--\r\n"
+        head
+        + b'Content-Type: multipart/mixed; boundary="000000000000f9e8d7c6b5a4c3d2"\r\n\r\n'
+        + b"".join(parts)
+        + b"--000000000000f9e8d7c6b5a4c3d2--\r\n"
     )
 
 
@@ -123,7 +138,9 @@ def main() -> None:
             lambda raw=raw: email.message_from_bytes(raw, policy=email.policy.SMTP).as_bytes(), runs
         )
         results[name] = eng
-        print(f"{name:<22}{len(raw):>10}{eng:>10.3f}ms{eng90:>7.3f}ms{base:>9.3f}ms{base / eng:>7.1f}x")
+        print(
+            f"{name:<22}{len(raw):>10}{eng:>10.3f}ms{eng90:>7.3f}ms{base:>9.3f}ms{base / eng:>7.1f}x"
+        )
     big_vs_small = results["3 MB with attachments"] / results["20 KB HTML reply"]
     print(f"3 MB / 20 KB engine time: {big_vs_small:.2f}x   (email package ratio is size-bound)")
 

@@ -60,14 +60,18 @@ def test_preview_mode_override(eml: Path) -> None:
 
 
 def test_preview_unknown_sender(eml: Path) -> None:
-    result = run("preview", "--catalog", str(CATALOG), "--sender", "x@elsewhere.example", "--json", str(eml))
+    result = run(
+        "preview", "--catalog", str(CATALOG), "--sender", "x@elsewhere.example", "--json", str(eml)
+    )
     assert result.exit_code == 0
     assert json.loads(result.stderr)["reason"] == "unknown-sender"
     assert result.stdout_bytes == IPHONE
 
 
 def test_preview_unknown_user(eml: Path) -> None:
-    result = run("preview", "--catalog", str(CATALOG), "--sender", "nobody@example.com", "--json", str(eml))
+    result = run(
+        "preview", "--catalog", str(CATALOG), "--sender", "nobody@example.com", "--json", str(eml)
+    )
     assert json.loads(result.stderr)["reason"] == "no-signature"
 
 
@@ -75,7 +79,15 @@ def test_preview_garbage_exits_zero_and_passes_through(tmp_path: Path) -> None:
     junk = bytes(range(256)) * 10
     path = tmp_path / "junk.eml"
     path.write_bytes(junk)
-    result = run("preview", "--catalog", str(CATALOG), "--sender", "avery.quill@example.com", "--json", str(path))
+    result = run(
+        "preview",
+        "--catalog",
+        str(CATALOG),
+        "--sender",
+        "avery.quill@example.com",
+        "--json",
+        str(path),
+    )
     assert result.exit_code == 0
     assert result.stdout_bytes == junk
     assert json.loads(result.stderr)["action"] == "skipped"
@@ -87,7 +99,9 @@ def test_preview_stdin() -> None:
 
 
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["preview", "--catalog", str(CATALOG), str(tmp_path / "nope.eml")])
+    result = CliRunner().invoke(
+        main, ["preview", "--catalog", str(CATALOG), str(tmp_path / "nope.eml")]
+    )
     assert result.exit_code != 0 and result.exit_code != EXIT_CATALOG
     assert "nope.eml" in result.output
 

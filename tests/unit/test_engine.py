@@ -25,29 +25,61 @@ PLAIN = "Content-Type: text/plain; charset=utf-8\n"
         ("X-Autoreply: yes\n" + PLAIN, "away\n", "auto-reply"),
         ("Precedence: auto_reply\n" + PLAIN, "away\n", "auto-reply"),
         ("Content-Class: urn:content-classes:calendarmessage\n" + PLAIN, "x\n", "calendar"),
-        ('Content-Type: multipart/signed; protocol="application/pkcs7-signature"; boundary=b\n',
-         "--b\nContent-Type: text/plain\n\nx\n--b\nContent-Type: application/pkcs7-signature\n\nAAAA\n--b--\n",
-         "signed-smime"),
-        ('Content-Type: multipart/signed; protocol="application/pgp-signature"; boundary=b\n',
-         "--b\n\nx\n--b\nContent-Type: application/pgp-signature\n\nsig\n--b--\n", "signed-pgp"),
-        ("Content-Type: application/pkcs7-mime; smime-type=enveloped-data\n", "AAAA\n", "encrypted"),
-        ("Content-Type: application/pkcs7-mime; smime-type=signed-data\n", "AAAA\n", "signed-smime"),
-        ('Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary=b\n',
-         "--b\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n--b\n\nx\n--b--\n", "encrypted"),
+        (
+            'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; boundary=b\n',
+            "--b\nContent-Type: text/plain\n\nx\n--b\nContent-Type: application/pkcs7-signature\n\nAAAA\n--b--\n",
+            "signed-smime",
+        ),
+        (
+            'Content-Type: multipart/signed; protocol="application/pgp-signature"; boundary=b\n',
+            "--b\n\nx\n--b\nContent-Type: application/pgp-signature\n\nsig\n--b--\n",
+            "signed-pgp",
+        ),
+        (
+            "Content-Type: application/pkcs7-mime; smime-type=enveloped-data\n",
+            "AAAA\n",
+            "encrypted",
+        ),
+        (
+            "Content-Type: application/pkcs7-mime; smime-type=signed-data\n",
+            "AAAA\n",
+            "signed-smime",
+        ),
+        (
+            'Content-Type: multipart/encrypted; protocol="application/pgp-encrypted"; boundary=b\n',
+            "--b\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n--b\n\nx\n--b--\n",
+            "encrypted",
+        ),
         (PLAIN, "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nhi\n", "signed-pgp"),
         (PLAIN, "-----BEGIN PGP MESSAGE-----\nabc\n", "encrypted"),
-        ("Content-Type: multipart/report; report-type=delivery-status; boundary=b\n",
-         "--b\n\nfailed\n--b\nContent-Type: message/delivery-status\n\nStatus: 5.0.0\n--b--\n", "dsn"),
-        ("Content-Type: multipart/alternative; boundary=b\n",
-         "--b\n\nx\n--b\nContent-Type: text/calendar; method=REQUEST\n\nBEGIN:VCALENDAR\n--b--\n", "calendar"),
-        ("Content-Type: multipart/mixed; boundary=b\n",
-         "--b\nContent-Type: application/ms-tnef\n\nxx\n--b--\n", "tnef"),
-        ("Content-Type: multipart/mixed; boundary=b\n",
-         "--b\nContent-Type: application/pdf\n\n%PDF\n--b--\n", "no-text-part"),
+        (
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n",
+            "--b\n\nfailed\n--b\nContent-Type: message/delivery-status\n\nStatus: 5.0.0\n--b--\n",
+            "dsn",
+        ),
+        (
+            "Content-Type: multipart/alternative; boundary=b\n",
+            "--b\n\nx\n--b\nContent-Type: text/calendar; method=REQUEST\n\nBEGIN:VCALENDAR\n--b--\n",
+            "calendar",
+        ),
+        (
+            "Content-Type: multipart/mixed; boundary=b\n",
+            "--b\nContent-Type: application/ms-tnef\n\nxx\n--b--\n",
+            "tnef",
+        ),
+        (
+            "Content-Type: multipart/mixed; boundary=b\n",
+            "--b\nContent-Type: application/pdf\n\n%PDF\n--b--\n",
+            "no-text-part",
+        ),
         ("Content-Type: multipart/mixed\n", "--b\n\nx\n--b--\n", "malformed"),
         ("Content-Type: multipart/mixed; boundary=b\n", "--b\n\nx\n", "malformed"),
         ("Content-Type: text/plain\nContent-Transfer-Encoding: base64\n", "a=b=c\n", "malformed"),
-        ("Content-Type: text/plain\n\tbroken\n nope: x\nbad line without colon\n", "x\n", "malformed"),
+        (
+            "Content-Type: text/plain\n\tbroken\n nope: x\nbad line without colon\n",
+            "x\n",
+            "malformed",
+        ),
         (PLAIN, "hello\n", "ok"),
     ],
 )
@@ -67,16 +99,24 @@ def test_too_large() -> None:
 
 
 def test_single_part_charset_change_is_a_header_edit() -> None:
-    raw = msg("Content-Type: text/plain; charset=us-ascii; format=flowed\nContent-Transfer-Encoding: 7bit\n", "Hello\n")
+    raw = msg(
+        "Content-Type: text/plain; charset=us-ascii; format=flowed\nContent-Transfer-Encoding: 7bit\n",
+        "Hello\n",
+    )
     result = rewrite(raw, SIGNATURE)
     assert result.signed
-    assert HeaderEdit("Content-Type", 1, "text/plain; charset=utf-8; format=flowed") in result.header_edits
+    assert (
+        HeaderEdit("Content-Type", 1, "text/plain; charset=utf-8; format=flowed")
+        in result.header_edits
+    )
     assert HeaderEdit("Content-Transfer-Encoding", 1, "quoted-printable") in result.header_edits
     out = rewritten_message(raw, result)
     parsed = parse(out)
     assert parsed.get_content_charset() == "utf-8"
     content = parsed.get_content()
-    assert content.startswith("Hello\r\n\r\n-- \r\n") and SIG_TOKEN in content and "\u00b7" in content
+    assert (
+        content.startswith("Hello\r\n\r\n-- \r\n") and SIG_TOKEN in content and "\u00b7" in content
+    )
     assert_only_leaves_changed(raw, out)
 
 
@@ -96,7 +136,10 @@ def test_nested_part_headers_are_edited_in_the_body() -> None:
     result = rewrite(raw, SIGNATURE)
     assert result.signed and result.header_edits == ()
     out = rewritten_message(raw, result)
-    assert b"Content-Type: text/plain;\r\n charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n" in out
+    assert (
+        b"Content-Type: text/plain;\r\n charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+        in out
+    )
     assert_only_leaves_changed(raw, out)
     parts = [p for p in parse(out).walk() if not p.is_multipart()]
     assert parts[1].get_payload(decode=True) == b"%PDF-"
@@ -111,7 +154,11 @@ def test_nested_part_headers_are_edited_in_the_body() -> None:
         ("mobile", "Hi\n", "not-mobile"),
         ("mobile", "Hi {EMAILSIGNATURE} there\n", "marker"),
         ("full", "Hi\n", "end"),
-        ("full", "Hi\n\n-- \nAvery Quill\nHead of Mail Flow \u00b7 +1 555 0100\n", "already-signed"),
+        (
+            "full",
+            "Hi\n\n-- \nAvery Quill\nHead of Mail Flow \u00b7 +1 555 0100\n",
+            "already-signed",
+        ),
     ],
 )
 def test_modes(mode: str, body: str, expect: str) -> None:
@@ -151,7 +198,10 @@ def test_format_flowed_signature_has_no_soft_breaks() -> None:
 
 
 def test_plain_to_html_root() -> None:
-    raw = msg("MIME-Version: 1.0\n" + PLAIN + "Content-Transfer-Encoding: 8bit\n", "Running late <b>\n\nSent from my iPhone\n")
+    raw = msg(
+        "MIME-Version: 1.0\n" + PLAIN + "Content-Transfer-Encoding: 8bit\n",
+        "Running late <b>\n\nSent from my iPhone\n",
+    )
     result = rewrite(raw, SIGNATURE, Options(plain_to_html=True))
     assert result.signed and result.placement == "footer"
     out = rewritten_message(raw, result)
@@ -178,12 +228,21 @@ def test_plain_to_html_nested_in_mixed() -> None:
     out = rewritten_message(raw, result)
     assert_only_leaves_changed(raw, out)
     types = [p.get_content_type() for p in parse(out).walk()]
-    assert types == ["multipart/mixed", "multipart/alternative", "text/plain", "text/html", "application/pdf"]
+    assert types == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+        "application/pdf",
+    ]
 
 
 def test_apply_header_edits_keeps_other_bytes() -> None:
     raw = b"A: 1\r\nContent-Type: text/plain;\r\n\tcharset=us-ascii\r\nB: 2\r\n\r\nbody"
-    out = apply_header_edits(raw, [HeaderEdit("Content-Type", 1, "text/plain; charset=utf-8"), HeaderEdit("X-New", 0, "v")])
+    out = apply_header_edits(
+        raw,
+        [HeaderEdit("Content-Type", 1, "text/plain; charset=utf-8"), HeaderEdit("X-New", 0, "v")],
+    )
     assert out == b"A: 1\r\nContent-Type: text/plain; charset=utf-8\r\nB: 2\r\nX-New: v\r\n\r\n"
 
 

@@ -7,8 +7,6 @@ to text that must stay before it and the quote marker that must stay after it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sigfilter.engine import Options, rewrite, rewritten_message
@@ -35,18 +33,64 @@ def sign_html(html: str, mode: str = "full") -> tuple[str, str]:
 CLIENT_BODIES = [
     ("db01_quotequail_apple_reply.html", "quote", "Bar</div>", '<blockquote type="cite"', None),
     ("db02_quotequail_apple_forward.html", "quote", "blah<br", '<blockquote type="cite"', None),
-    ("db03_quotequail_ios_mail_reply.html", "footer", "there at 2.</div>", "On Sep 4, 2025", "Sent from my iPhone"),
-    ("db04_quotequail_gmail_reply.html", "quote", "bar</div></div>", '<div class="gmail_quote">', None),
-    ("db05_quotequail_gmail_forward.html", "quote", "blah</div>", '<div class="gmail_quote">', None),
-    ("db06_quotequail_outlook_forward.html", "quote", "More text</span>", "border-top:solid #B5C4DF", None),
-    ("db07_quotequail_thunderbird_forward.html", "quote", "<p><br>", '<div class="moz-forward-container">', None),
-    ("db08_quotequail_yahoo_reply.html", "quote", "<br><br>Dan</div>", 'class="ydp9b1f0a55yahoo_quoted"', None),
-    ("db09_quotequail_mailru_forward.html", "quote", "<body>", "-------- Пересылаемое сообщение", None),
+    (
+        "db03_quotequail_ios_mail_reply.html",
+        "footer",
+        "there at 2.</div>",
+        "On Sep 4, 2025",
+        "Sent from my iPhone",
+    ),
+    (
+        "db04_quotequail_gmail_reply.html",
+        "quote",
+        "bar</div></div>",
+        '<div class="gmail_quote">',
+        None,
+    ),
+    (
+        "db05_quotequail_gmail_forward.html",
+        "quote",
+        "blah</div>",
+        '<div class="gmail_quote">',
+        None,
+    ),
+    (
+        "db06_quotequail_outlook_forward.html",
+        "quote",
+        "More text</span>",
+        "border-top:solid #B5C4DF",
+        None,
+    ),
+    (
+        "db07_quotequail_thunderbird_forward.html",
+        "quote",
+        "<p><br>",
+        '<div class="moz-forward-container">',
+        None,
+    ),
+    (
+        "db08_quotequail_yahoo_reply.html",
+        "quote",
+        "<br><br>Dan</div>",
+        'class="ydp9b1f0a55yahoo_quoted"',
+        None,
+    ),
+    (
+        "db09_quotequail_mailru_forward.html",
+        "quote",
+        "<body>",
+        "-------- Пересылаемое сообщение",
+        None,
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "placement", "before", "after", "footer"), CLIENT_BODIES, ids=lambda v: str(v)[:20])
-def test_client_bodies(name: str, placement: str, before: str, after: str, footer: str | None) -> None:
+@pytest.mark.parametrize(
+    ("name", "placement", "before", "after", "footer"), CLIENT_BODIES, ids=lambda v: str(v)[:20]
+)
+def test_client_bodies(
+    name: str, placement: str, before: str, after: str, footer: str | None
+) -> None:
     source = (BODIES / name).read_text("utf-8")
     out, got = sign_html(source)
     assert got == placement
@@ -85,57 +129,96 @@ SYNTHETIC = [
     pytest.param(
         '<html><body><div>Works for me.</div><div id="appendonsend"></div><hr style="display:inline-block;width:98%">'
         '<div id="divRplyFwdMsg" dir="ltr"><b>From:</b> Jane<br><b>Sent:</b> Monday</div><div>old</div></body></html>',
-        "quote", "Works for me.</div>", '<div id="appendonsend">', id="outlook-web",
+        "quote",
+        "Works for me.</div>",
+        '<div id="appendonsend">',
+        id="outlook-web",
     ),
     pytest.param(
         '<html><body><div>Ok</div><hr><div id="x_divRplyFwdMsg"><b>From:</b> Jane</div></body></html>',
-        "quote", "Ok</div>", "<hr>", id="outlook-mac-x-prefixed",
+        "quote",
+        "Ok</div>",
+        "<hr>",
+        id="outlook-mac-x-prefixed",
     ),
     pytest.param(
         '<html><body><div>Ok</div><div class="moz-cite-prefix">On 9/1/25 Jane wrote:<br></div>'
         '<blockquote type="cite">old</blockquote></body></html>',
-        "quote", "Ok</div>", '<div class="moz-cite-prefix">', id="thunderbird-reply",
+        "quote",
+        "Ok</div>",
+        '<div class="moz-cite-prefix">',
+        id="thunderbird-reply",
     ),
     pytest.param(
         '<html><body><p>Grazie</p><div><div style="border:none;border-top:solid #E1E1E1 1.0pt">'
         "<p><b>Da:</b> Mario<br><b>Inviato:</b> lunedì<br><b>A:</b> Luigi<br><b>Oggetto:</b> x</p></div></div>"
         "</body></html>",
-        "quote", "Grazie</p>", "<div><div style=", id="outlook-italian-border-top",
+        "quote",
+        "Grazie</p>",
+        "<div><div style=",
+        id="outlook-italian-border-top",
     ),
     pytest.param(
         '<html><body><div dir="ltr">Thanks</div><div id="ms-outlook-mobile-signature"><div><br></div>'
         'Get <a href="https://aka.ms/o0ukef">Outlook for iOS</a></div>'
         '<div id="mail-editor-reference-message-container"><b>From:</b> Jane</div></body></html>',
-        "footer", "Thanks</div>", '<div id="mail-editor-reference-message-container">', id="outlook-ios-footer",
+        "footer",
+        "Thanks</div>",
+        '<div id="mail-editor-reference-message-container">',
+        id="outlook-ios-footer",
     ),
     pytest.param(
         '<html><body><div>See you</div><div style="font-size:75%;color:#575757">Sent from my Samsung Galaxy smartphone.</div></body></html>',
-        "footer", "See you</div>", "</body>", id="samsung-footer",
+        "footer",
+        "See you</div>",
+        "</body>",
+        id="samsung-footer",
     ),
     pytest.param(
         '<html><body><div>Yes</div><div id="ymail_android_signature"><a href="https://go.onelink.me/x">Sent from Yahoo Mail on Android</a></div></body></html>',
-        "footer", "Yes</div>", "</body>", id="yahoo-android-footer",
+        "footer",
+        "Yes</div>",
+        "</body>",
+        id="yahoo-android-footer",
     ),
     pytest.param(
         "<html><body>Running late<br><br>Sent from my iPhone</body></html>",
-        "footer", "Running late<br><br>", "</body>", id="footer-as-body-text",
+        "footer",
+        "Running late<br><br>",
+        "</body>",
+        id="footer-as-body-text",
     ),
     pytest.param(
         "<html><body><p>Hello</p><p>{EMAILSIGNATURE}</p><p>PS: more</p></body></html>",
-        "marker", "Hello</p>", "<p>PS: more", id="marker-paragraph",
+        "marker",
+        "Hello</p>",
+        "<p>PS: more",
+        id="marker-paragraph",
     ),
     pytest.param(
         "<html><body><p>Hello {EMAILSIGNATURE} there</p></body></html>",
-        "marker", "Hello ", " there</p>", id="marker-inline",
+        "marker",
+        "Hello ",
+        " there</p>",
+        id="marker-inline",
     ),
     pytest.param(
-        "<html><body><p>Hello</p></body></html>\n", "end", "Hello</p>", "</body>", id="end-before-body-close",
+        "<html><body><p>Hello</p></body></html>\n",
+        "end",
+        "Hello</p>",
+        "</body>",
+        id="end-before-body-close",
     ),
     pytest.param("<p>Hello</p>\n", "end", "Hello</p>", "", id="end-without-body"),
-    pytest.param("<html><p>Hello</p></html>", "end", "Hello</p>", "</html>", id="end-before-html-close"),
+    pytest.param(
+        "<html><p>Hello</p></html>", "end", "Hello</p>", "</html>", id="end-before-html-close"
+    ),
     pytest.param(
         '<html><body><div>Hi</div><div class="gmail_quote"><div class="sigfilter-signature"><!--sigfilter-->old sig</div></div></body></html>',
-        "quote", "Hi</div>", '<div class="gmail_quote">', id="our-signature-only-in-quote",
+        "quote",
+        "Hi</div>",
+        '<div class="gmail_quote">',
+        id="our-signature-only-in-quote",
     ),
 ]
 
@@ -199,5 +282,3 @@ def test_sentence_mentioning_a_phone_is_not_a_footer() -> None:
     out, placement = sign_html(html)
     assert placement == "end"
     assert "Sent from my desk" in out
-
-

@@ -21,12 +21,18 @@ def test_qp_only_touched_lines_are_reencoded() -> None:
     lines = [f"line {n} " + "x" * 90 for n in range(10)]
     text = "\r\n".join(lines) + "\r\n"
     body = qp_encode(text.encode(), b"\r\n")
-    raw, leaf = _leaf("Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: quoted-printable\n", body)
+    raw, leaf = _leaf(
+        "Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: quoted-printable\n",
+        body,
+    )
     pos = leaf.text.index("line 5")
     edit = edit_leaf(leaf, pos, pos, "SIGNATURE\n")
     assert edit.cte is None and edit.charset is None
     # decoded result is exactly the intended text
-    assert transfer_decode(edit.body, "quoted-printable").decode() == text[:pos] + "SIGNATURE\r\n" + text[pos:]
+    assert (
+        transfer_decode(edit.body, "quoted-printable").decode()
+        == text[:pos] + "SIGNATURE\r\n" + text[pos:]
+    )
     # every raw byte before line 5 and from line 5 on is the original
     start = body.index(b"line 5")
     assert edit.body.startswith(body[:start])
@@ -35,40 +41,67 @@ def test_qp_only_touched_lines_are_reencoded() -> None:
 
 
 def test_qp_mid_line_edit_stays_local() -> None:
-    html = "<div>" + "a" * 200 + '</div><div class="gmail_quote">' + "b" * 200 + "</div>\r\n<p>tail</p>\r\n"
+    html = (
+        "<div>"
+        + "a" * 200
+        + '</div><div class="gmail_quote">'
+        + "b" * 200
+        + "</div>\r\n<p>tail</p>\r\n"
+    )
     body = qp_encode(html.encode(), b"\r\n")
-    raw, leaf = _leaf("Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n", body)
+    raw, leaf = _leaf(
+        "Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n",
+        body,
+    )
     pos = leaf.text.index('<div class="gmail_quote">')
     edit = edit_leaf(leaf, pos, pos, "<p>SIG</p>")
-    assert transfer_decode(edit.body, "quoted-printable").decode() == html[:pos] + "<p>SIG</p>" + html[pos:]
+    assert (
+        transfer_decode(edit.body, "quoted-printable").decode()
+        == html[:pos] + "<p>SIG</p>" + html[pos:]
+    )
     assert edit.body.endswith(b"<p>tail</p>\r\n")  # the untouched last line keeps its bytes
     assert max(len(x) for x in edit.body.split(b"\r\n")) <= 76
 
 
 def test_text_charset_fits_keeps_charset() -> None:
-    raw, leaf = _leaf("Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n", "Caf\u00e9\r\n".encode("latin-1"))
+    raw, leaf = _leaf(
+        "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n",
+        "Caf\u00e9\r\n".encode("latin-1"),
+    )
     edit = edit_leaf(leaf, len(leaf.text), len(leaf.text), "-- \nRen\u00e9\n")
     assert edit.charset is None and edit.cte is None
     assert edit.body == "Caf\u00e9\r\n-- \r\nRen\u00e9\r\n".encode("latin-1")
 
 
 def test_text_charset_switch_to_utf8_and_7bit_to_qp() -> None:
-    raw, leaf = _leaf("Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n", b"Hello\r\n")
+    raw, leaf = _leaf(
+        "Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n",
+        b"Hello\r\n",
+    )
     edit = edit_leaf(leaf, 7, 7, "Ana \u00b7 \u5c71\u7530\n")
     assert edit.charset == "utf-8"
     assert edit.cte == "quoted-printable"
-    assert transfer_decode(edit.body, "quoted-printable").decode("utf-8") == "Hello\r\nAna \u00b7 \u5c71\u7530\r\n"
+    assert (
+        transfer_decode(edit.body, "quoted-printable").decode("utf-8")
+        == "Hello\r\nAna \u00b7 \u5c71\u7530\r\n"
+    )
 
 
 def test_8bit_utf8_switch_keeps_8bit() -> None:
-    raw, leaf = _leaf("Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n", "Gr\u00fc\u00dfe\n".encode("latin-1"), b"\n")
+    raw, leaf = _leaf(
+        "Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: 8bit\n",
+        "Gr\u00fc\u00dfe\n".encode("latin-1"),
+        b"\n",
+    )
     edit = edit_leaf(leaf, len(leaf.text), len(leaf.text), "\u5c71\u7530\n")
     assert (edit.charset, edit.cte) == ("utf-8", None)
     assert edit.body == "Gr\u00fc\u00dfe\n\u5c71\u7530\n".encode()
 
 
 def test_html_uses_character_references_and_keeps_charset() -> None:
-    raw, leaf = _leaf("Content-Type: text/html; charset=us-ascii\n", b"<html><body>Hi</body></html>\r\n")
+    raw, leaf = _leaf(
+        "Content-Type: text/html; charset=us-ascii\n", b"<html><body>Hi</body></html>\r\n"
+    )
     pos = leaf.text.index("</body>")
     edit = edit_leaf(leaf, pos, pos, "<p>Ana \u00b7 \u5c71</p>")
     assert edit.charset is None and edit.cte is None
@@ -79,7 +112,9 @@ def test_base64_reencoded_with_same_line_length() -> None:
     text = ("word " * 100).encode()
     b64 = binascii.b2a_base64(text, newline=False)
     body = b"\r\n".join(b64[i : i + 64] for i in range(0, len(b64), 64)) + b"\r\n"
-    raw, leaf = _leaf("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n", body)
+    raw, leaf = _leaf(
+        "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n", body
+    )
     edit = edit_leaf(leaf, len(leaf.text), len(leaf.text), "\nSIG")
     lines = edit.body.split(b"\r\n")
     assert {len(x) for x in lines[:-2]} == {64}
@@ -88,7 +123,9 @@ def test_base64_reencoded_with_same_line_length() -> None:
 
 
 def test_long_inserted_line_makes_8bit_quoted_printable() -> None:
-    raw, leaf = _leaf("Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: 8bit\n", b"<p>x</p>\r\n")
+    raw, leaf = _leaf(
+        "Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: 8bit\n", b"<p>x</p>\r\n"
+    )
     edit = edit_leaf(leaf, 8, 8, "<p>" + "y" * 2000 + "</p>")
     assert edit.cte == "quoted-printable"
     assert max(len(x) for x in edit.body.split(b"\r\n")) <= 76

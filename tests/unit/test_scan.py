@@ -24,8 +24,6 @@ REFUSED = {
 }
 
 
-
-
 def _std_leaves(msg: Message) -> list[Message]:
     """Leaves in document order, not descending into message/* parts."""
     if msg.get_content_maintype() == "multipart":
@@ -73,9 +71,11 @@ def _multipart(boundary: bytes, parts: list[bytes], eol: bytes = b"\r\n") -> byt
 
 def test_offsets_exclude_the_delimiter_line_break() -> None:
     leaf = b"Content-Type: text/plain\r\n\r\nhello\r\nworld"
-    raw = b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\npreamble\r\n' + _multipart(
-        b"b1", [leaf, leaf]
-    ) + b"epilogue\r\n"
+    raw = (
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\npreamble\r\n'
+        + _multipart(b"b1", [leaf, leaf])
+        + b"epilogue\r\n"
+    )
     root = scan(raw)
     assert len(root.children) == 2
     for child in root.children:
@@ -108,7 +108,9 @@ def test_depth_limit_is_bounded() -> None:
     body = b"\r\nleaf"
     for n in range(depth):
         b = b"b%d" % n
-        body = b'Content-Type: multipart/mixed; boundary="' + b + b'"\r\n\r\n' + _multipart(b, [body])
+        body = (
+            b'Content-Type: multipart/mixed; boundary="' + b + b'"\r\n\r\n' + _multipart(b, [body])
+        )
     with pytest.raises(MimeStructureError, match="deeper"):
         scan(body)
 

@@ -98,15 +98,14 @@ def qp_hard_line_offsets(body: bytes, wanted: int) -> list[int]:
     """Raw offsets where hard lines 0..wanted begin (a soft break "=" continues a line)."""
     starts = [0]
     pos = 0
-    size = len(body)
-    while len(starts) <= wanted and pos < size:
-        nl = body.find(b"\n", pos)
-        if nl < 0:
+    for line in body.split(b"\n"):
+        pos += len(line) + 1
+        if len(starts) > wanted:
             break
-        line = body[pos:nl].rstrip(b"\r").rstrip(b" \t")
-        pos = nl + 1
-        if not line.endswith(b"="):
+        if not line.rstrip(b"\r \t").endswith(b"="):
             starts.append(pos)
+    size = len(body)
+    starts = [min(s, size) for s in starts]
     while len(starts) <= wanted:
         starts.append(size)
     return starts

@@ -157,7 +157,9 @@ def set_param(raw: bytes, field: HeaderField, name: str, value: str) -> bytes:
         return text[: m.start(2)] + value.encode("ascii") + text[m.end(2) :]
     body = text.rstrip(b"\r\n")
     stripped = body.rstrip(b" \t;")
-    return stripped + b"; " + name.encode("ascii") + b"=" + value.encode("ascii") + text[len(body) :]
+    return (
+        stripped + b"; " + name.encode("ascii") + b"=" + value.encode("ascii") + text[len(body) :]
+    )
 
 
 def set_value(raw: bytes, field: HeaderField, value: str) -> bytes:

@@ -59,9 +59,7 @@ class Part:
         """Whether the part names a file (an attachment, whatever its disposition)."""
         d = self.headers.get("content-disposition")
         c = self.headers.get("content-type")
-        return bool(
-            (d and "filename" in d.value.lower()) or (c and "name=" in c.value.lower())
-        )
+        return bool((d and "filename" in d.value.lower()) or (c and "name=" in c.value.lower()))
 
     def walk(self) -> list[Part]:
         out: list[Part] = []
@@ -115,17 +113,21 @@ def _split_multipart(raw: bytes, start: int, end: int, boundary: str) -> list[tu
     (RFC 2046 5.1.1); the line break before it belongs to it. ``bytes.find`` keeps
     this fast over megabytes of base64.
     """
-    needle = b"--" + boundary.encode("latin-1")
+    needle = b"\n--" + boundary.encode("latin-1")  # the longer the needle, the faster find()
     spans: list[tuple[int, int]] = []
     part_start: int | None = None
+    first = raw.startswith(needle[1:], start)
     pos = start
     while True:
-        hit = raw.find(needle, pos, end)
-        if hit < 0:
-            raise MimeStructureError("multipart has no closing delimiter")
-        pos = hit + len(needle)
-        if hit != start and raw[hit - 1 : hit] != b"\n":
-            continue  # not at the start of a line
+        if first:
+            hit, first = start, False
+            pos = start + len(needle) - 1
+        else:
+            nl_hit = raw.find(needle, max(pos - 1, 0), end)
+            if nl_hit < 0:
+                raise MimeStructureError("multipart has no closing delimiter")
+            hit = nl_hit + 1
+            pos = nl_hit + len(needle)
         nl = raw.find(b"\n", pos, end)
         line_end = end if nl < 0 else nl + 1
         rest = raw[pos:line_end].rstrip(b"\r\n")

@@ -34,6 +34,7 @@ _EXCLUDED = re.compile(
     r"<!--.*?(?:-->|\Z)|<(script|style|title|textarea)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.S | re.I
 )
 _WS = re.compile(r"\s+")
+_SPACED = ("br", "div", "p", "tr", "td", "li", "hr", "table", "blockquote")
 _BLOCKS = ("div", "p", "blockquote", "table", "span", "font", "td")
 _FOOTER_TAGS = frozenset({"div", "p", "span", "font", "a", "b", "i", "td", "small"})
 _QUOTE_IDS = {
@@ -51,15 +52,21 @@ _QUOTE_CLASSES = {
     "ms-outlook-mobile-reference-message": "outlook-mobile",
 }
 _MAX_INTRO_SCAN = 400  # block elements examined for a text quote intro
+_MAX_FOOTER_CHARS = 240  # longer text is prose, not a client footer
 
 
 def _norm(text: str) -> str:
     return _WS.sub(" ", text).strip()
 
 
-def _text(el: etree._Element) -> str:
+def _raw_text(el: etree._Element) -> str:
+    return str(etree.tostring(el, method="text", encoding=str, with_tail=False))
+
+
+def _text(el: etree._Element, limit: int | None = None) -> str:
     """The element's text content (no tail, no comments), whitespace-normalised."""
-    return _norm(etree.tostring(el, method="text", encoding=str, with_tail=False))
+    raw = _raw_text(el)
+    return _norm(raw if limit is None else raw[:limit])
 
 
 def _classes(el: etree._Element) -> list[str]:
@@ -77,6 +84,11 @@ class HtmlSource:
         data = source.encode("utf-8", "replace")
         self.root: etree._Element | None = etree.fromstring(data, parser) if data.strip() else None
         self._offsets: dict[int, int | None] = {}
+        if self.root is not None:
+            # Line breaks and blocks separate words when read as text ("Da: X<br>Inviato:").
+            # Only this private tree changes; source offsets do not depend on it.
+            for el in self.root.iter(*_SPACED):
+                el.tail = " " + (el.tail or "")
 
     # -- source index -------------------------------------------------------------
     def in_excluded(self, pos: int) -> bool:
@@ -108,7 +120,9 @@ class HtmlSource:
         for i, m in enumerate(self._start_tags(tag)):
             if i == index:
                 line = self.source.count("\n", 0, m.start()) + 1
-                ok = el.sourceline is None or el.sourceline == line or el.sourceline >= 65535
+                reported: int | None = getattr(el, "sourceline", None)  # stubs mistype it
+                # libxml2 stops counting at 65535; beyond that the order check must do.
+                ok = reported is None or reported == line or reported >= 65535
                 return m.start() if ok else None
         return None
 
@@ -158,9 +172,12 @@ def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
                 yield el, "yahoo_quoted"
         if el.tag == "blockquote" and (el.get("type") or "").lower() == "cite":
             yield el, "blockquote-cite"
-        elif el.tag == "div" and "border-top" in (el.get("style") or "").lower():
-            if starts_with_quote_intro(_text(el)):
-                yield el, "outlook-header"
+        elif (
+            el.tag == "div"
+            and "border-top" in (el.get("style") or "").lower()
+            and starts_with_quote_intro(_text(el))
+        ):
+            yield el, "outlook-header"
 
 
 def _outlook_prefix(el: etree._Element) -> etree._Element:
@@ -177,9 +194,8 @@ def _outlook_prefix(el: etree._Element) -> etree._Element:
 def _attribution_before(el: etree._Element) -> etree._Element:
     """For a cite blockquote, the attribution block just before it, if there is one."""
     prev = el.getprevious()
-    if prev is not None and isinstance(prev.tag, str):
-        if starts_with_quote_intro(_text(prev)):
-            return prev
+    if prev is not None and isinstance(prev.tag, str) and starts_with_quote_intro(_text(prev)):
+        return prev
     return el
 
 
@@ -216,7 +232,7 @@ def _intro_candidates(doc: HtmlSource) -> Iterator[etree._Element]:
     for n, el in enumerate(body.iter("div", "p", "blockquote")):
         if n >= _MAX_INTRO_SCAN:
             return
-        if starts_with_quote_intro(_text(el)[:400]):
+        if starts_with_quote_intro(_text(el, 600)):
             yield el
             return
 
@@ -236,15 +252,18 @@ def _intro_text_node(doc: HtmlSource) -> Spot | None:
     return None
 
 
-def find_quote(doc: HtmlSource) -> Spot | None:
+def find_quote(doc: HtmlSource) -> tuple[Spot | None, etree._Element | None]:
+    """The topmost quote anchor, and its element (None for a body text node)."""
     best: Spot | None = _intro_text_node(doc)
+    best_el: etree._Element | None = None
     candidates: list[tuple[etree._Element, str]] = list(_quote_candidates(doc))
     candidates += [(el, "text-intro") for el in _intro_candidates(doc)]
     for el, style in candidates:
-        start = doc.offset(_anchor(el, style))
+        anchor = _anchor(el, style)
+        start = doc.offset(anchor)
         if start is not None and (best is None or start < best.start):
-            best = Spot(Kind.QUOTE, start, start, style)
-    return best
+            best, best_el = Spot(Kind.QUOTE, start, start, style), anchor
+    return best, best_el
 
 
 def find_marker(doc: HtmlSource, marker: str, limit: int) -> Spot | None:
@@ -271,31 +290,33 @@ def _marker_block(doc: HtmlSource, marker: str, pos: int) -> Spot | None:
     return None
 
 
-def find_footer(doc: HtmlSource, limit: int) -> Spot | None:
+def find_footer(doc: HtmlSource, limit: int, stop: etree._Element | None = None) -> Spot | None:
+    """The last client footer element in the new text (document order, before ``stop``)."""
     body = doc.body()
     if body is None:
         return None
     found: Spot | None = None
     for el in body.iter():
+        if el is stop:
+            break  # the quoted thread starts here: footers below it are not ours to replace
         if not isinstance(el.tag, str) or el.tag not in _FOOTER_TAGS:
             continue
-        text = _text(el)
-        if not text or len(text) > 200 or not is_footer(text):
+        raw = _raw_text(el)
+        if not raw or len(raw) > _MAX_FOOTER_CHARS:
             continue
-        el = _outermost_same_text(el, text)
-        span = doc.span(el)
+        text = _norm(raw)
+        if not is_footer(text):
+            continue
+        outer = _outermost_same_text(el, text)
+        span = doc.span(outer)
         if span and span[1] <= limit and (found is None or span[0] >= found.end):
-            found = Spot(Kind.FOOTER, span[0], span[1], str(el.tag))
+            found = Spot(Kind.FOOTER, span[0], span[1], str(outer.tag))
     return found or _footer_text_node(doc, body, limit)
 
 
 def _outermost_same_text(el: etree._Element, text: str) -> etree._Element:
     parent = el.getparent()
-    while (
-        parent is not None
-        and parent.tag in _FOOTER_TAGS
-        and _text(parent) == text
-    ):
+    while parent is not None and parent.tag in _FOOTER_TAGS and _text(parent) == text:
         el, parent = parent, parent.getparent()
     return el
 
@@ -339,12 +360,12 @@ def html_spots(source: str, marker: str) -> Spots:
     except (etree.ParserError, ValueError):
         doc = HtmlSource("")
         doc.source = source
-    quote = find_quote(doc)
+    quote, quote_el = find_quote(doc)
     limit = quote.start if quote else len(source)
     found: dict[Kind, Spot] = {Kind.END: find_end(doc)}
     if quote:
         found[Kind.QUOTE] = quote
-    for spot in (find_marker(doc, marker, limit), find_footer(doc, limit)):
+    for spot in (find_marker(doc, marker, limit), find_footer(doc, limit, quote_el)):
         if spot:
             found[spot.kind] = spot
     return Spots(found, limit, has_our_signature(source, limit))

@@ -85,11 +85,8 @@ def flowed_safe(signature: str) -> str:
     """
     out = []
     for line in signature.split("\n"):
-        if line != "-- ":
-            line = line.rstrip(" ")
-        if line.startswith((" ", ">", "From ")):
-            line = " " + line
-        out.append(line)
+        safe = line if line == "-- " else line.rstrip(" ")
+        out.append(" " + safe if safe.startswith((" ", ">", "From ")) else safe)
     return "\n".join(out)
 
 

@@ -85,12 +85,13 @@ _BEGIN_FORWARD_LABELS = (
 
 def _alt(words: tuple[str, ...]) -> str:
     # Longest first so that a label is never cut short by a prefix of another one.
-    return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True))
+    ordered = sorted(words, key=len, reverse=True)
+    return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in ordered)
 
 
-_ORIGINAL_RE = re.compile(rf"\s*-{{2,}}\s*(?:{_alt(_ORIGINAL_LABELS)})\s*-{{2,}}", re.IGNORECASE)
-_FORWARD_RE = re.compile(
-    rf"\s*(?:-{{2,}}\s*(?:{_alt(_FORWARD_LABELS)})\s*-{{2,}}"
+# One regex for both kinds of banner: one call per line instead of two.
+_BANNER_RE = re.compile(
+    rf"\s*(?:-{{2,}}\s*(?:(?P<original>{_alt(_ORIGINAL_LABELS)})|{_alt(_FORWARD_LABELS)})\s*-{{2,}}"
     rf"|(?:{_alt(_BEGIN_FORWARD_LABELS)})\s?[:：])",
     re.IGNORECASE,
 )
@@ -171,17 +172,22 @@ _INTRO = (
 )
 
 # Rank 1: a weekday abbreviation then a day number (Gmail fi/sv/da/no/pl/ru, ...).
-_WEEKDAYS = (
-    "mon tue tues wed thu thur thurs fri sat sun "  # en
-    "mo di mi do fr sa so "  # de
-    "lun mar mer mié mie jue jeu vie ven sam sáb sab dim dom gio seg ter qua qui sex "  # romance
-    "ma wo vr za zo "  # nl
-    "ti ke to pe la su "  # fi
-    "mån tis ons tors tor fre lör sön man tir lør søn "  # sv, da, no
-    "pon wt śr czw pt sob niedz nd "  # pl
-    "пн вт ср чт пт сб вс"  # ru
-).split()
-_WD = rf"(?:{'|'.join(sorted(set(_WEEKDAYS), key=len, reverse=True))})\.?,?\s(?=\d)"
+_WEEKDAY_GROUPS = (
+    "mon tue tues wed thu thur thurs fri sat sun",  # en
+    "mo di mi do fr sa so",  # de
+    "lun mar mer mié mie jue jeu vie ven sam sáb sab dim dom gio seg ter qua qui sex",  # romance
+    "ma di wo do vr za zo",  # nl
+    "ma ti ke to pe la su",  # fi
+    "mån tis ons tors tor fre lör sön man tir lør søn",  # sv, da, no
+    "pon wt śr czw pt sob niedz nd",  # pl
+    "пн вт ср чт пт сб вс",  # ru
+)
+_WEEKDAYS = {day for group in _WEEKDAY_GROUPS for day in group.split()}
+# The lookahead rejects most lines before the long alternation is tried.
+_WD = (
+    r"(?=[^\W\d_]{2,6}\.?,?\s\d)"
+    + rf"(?:{'|'.join(sorted(_WEEKDAYS, key=len, reverse=True))})\.?,?\s(?=\d)"
+)
 _WEEKDAY_START = (
     _WD + r".{1,300}?" + _VERB_END,
     _WD + r".{1,300}?" + _VERB_MID,
@@ -196,15 +202,18 @@ _DIGIT_START = (
     r"\d{4}年\d{1,2}月\d{1,2}日.{0,300}?@.{0,200}?" + _C,  # Gmail ja: "... Name <addr>:"
 )
 
-# Rank 3, single line only: the name comes first ("Name <addr> wrote:", Gmail zh,
-# "Name <addr> schrieb am <date>:").
-_NAME_FIRST = (
-    r".{1,200}?<[^<>\s]+@[^<>\s]+>.{0,120}?" + _VERB_END,
+# Rank 3, single line only: the name comes first. Right after the address ("Name
+# <addr> wrote:", Thunderbird) or with a date in between (Gmail zh "Name <addr>
+# 于2024年1月1日周一 10:00写道：", Outlook de "Name <addr> schrieb am <date>:").
+_NAME_PLAIN = (r".{1,200}?<[^<>\s]+@[^<>\s]+>\)?\s?" + _VERB_END,)
+_NAME_DATED = (
+    r".{1,200}?<[^<>\s]+@[^<>\s]+>.{1,120}?" + _VERB_END,
     r".{1,200}?\sschrieb\sam\s.{1,200}?" + _C,
 )
 
 # Rank 4, single line, only right above a trailing ">" block: any "... wrote:".
-_LENIENT_RE = re.compile(r".{0,200}?" + _VERB_END + r"\s*$", re.IGNORECASE)
+_LENIENT_MAX = 200
+_VERB_TAIL_RE = re.compile(_VERB_END + r"$", re.IGNORECASE)
 
 _DATEISH_RE = re.compile(
     r"\d{1,2}[:.]\d{2}|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|(?<!\d)(?:19|20)\d{2}(?!\d)|\d\s?[年月]"
@@ -219,7 +228,8 @@ def _compile(patterns: tuple[str, ...], flags: int = 0) -> tuple[re.Pattern[str]
 _INTRO_LINE, _INTRO_PREFIX = _compile(_INTRO)
 _WEEKDAY_LINE, _WEEKDAY_PREFIX = _compile(_WEEKDAY_START, re.IGNORECASE)
 _DIGIT_LINE, _DIGIT_PREFIX = _compile(_DIGIT_START, re.IGNORECASE)
-_NAME_LINE, _NAME_PREFIX = _compile(_NAME_FIRST, re.IGNORECASE)
+_NAME_PLAIN_LINE, _NAME_PLAIN_PREFIX = _compile(_NAME_PLAIN, re.IGNORECASE)
+_NAME_DATED_LINE, _NAME_DATED_PREFIX = _compile(_NAME_DATED, re.IGNORECASE)
 
 # Longer spans are not attributions; the cap also bounds the regex work per line.
 _MAX_ATTRIBUTION = 600
@@ -231,22 +241,37 @@ _BLANK, _GT, _TEXT = 0, 1, 2
 
 def _rank(joined: str, single: bool, lenient: bool) -> int:
     """How strongly ``joined`` (whitespace-normalised) looks like an attribution."""
-    if _DATEISH_RE.search(joined):
+    # A real attribution carries a date; "On Monday, Bob wrote:" is prose.
+    dated = bool(_DATEISH_RE.search(joined))
+    if dated:
         for rank, rx in enumerate((_INTRO_LINE, _WEEKDAY_LINE, _DIGIT_LINE)):
             if rx.match(joined):
                 return rank
-    if single and _NAME_LINE.match(joined):
-        if "schrieb am" not in joined or _DATEISH_RE.search(joined):
-            return 3
-    if single and lenient and _LENIENT_RE.match(joined):
+    # The "in" tests skip both regexes for most lines.
+    if (
+        single
+        and ("@" in joined or "schrieb" in joined)
+        and (_NAME_PLAIN_LINE.match(joined) or (dated and _NAME_DATED_LINE.match(joined)))
+    ):
+        return 3
+    if single and lenient and len(joined) <= _LENIENT_MAX and _VERB_TAIL_RE.search(joined[-40:]):
         return 4
     return _NO_RANK
 
 
 def _attribution_start(lines: list[str], kinds: list[int], end: int, lenient: bool) -> int | None:
     """The first line of an attribution that ends on line ``end``, if there is one."""
+    # Cheap early exit for the many prose lines ending in ":": every rank but the lenient
+    # one needs a date (digits) in the span or an address on the line.
+    first = max(end - _MAX_WRAP + 1, 0)
+    if len(lines[end]) > _MAX_ATTRIBUTION:
+        return None
+    if not (lenient or "@" in lines[end]):
+        span = "\n".join(lines[first : end + 1])
+        if len(span) > 3 * _MAX_ATTRIBUTION or not _DATEISH_RE.search(span):
+            return None
     best, best_rank, size = None, _NO_RANK, 0
-    for start in range(end, max(end - _MAX_WRAP, -1), -1):
+    for start in range(end, first - 1, -1):
         size += len(lines[start]) + 1
         if kinds[start] != _TEXT or size > _MAX_ATTRIBUTION:
             break
@@ -281,9 +306,23 @@ def _header_block_start(lines: list[str], kinds: list[int], i: int) -> int | Non
     return i
 
 
-def _trailing_gt(kinds: list[int]) -> int | None:
+_SIG_BLOCK_MAX = 12  # lines of a "-- " signature that may follow the trailing quote
+
+
+def _signature_block(lines: list[str]) -> int:
+    """Index of a "-- " delimiter opening a short final signature block, else len(lines).
+
+    Gmail (by default) and others put the sender's own signature below the quote.
+    """
+    for k in range(len(lines) - 1, max(len(lines) - _SIG_BLOCK_MAX, 0) - 1, -1):
+        if lines[k].rstrip("\r") in ("--", "-- "):
+            return k
+    return len(lines)
+
+
+def _trailing_gt(kinds: list[int], stop: int | None = None) -> int | None:
     """First ``>`` line of the final quoted block, if only ``>``/blank lines follow it."""
-    i = len(kinds) - 1
+    i = (len(kinds) if stop is None else stop) - 1
     while i >= 0 and kinds[i] == _BLANK:
         i -= 1
     if i < 0 or kinds[i] != _GT:
@@ -300,57 +339,59 @@ def _top_posted(kinds: list[int], end: int, trailing: int | None) -> bool:
     """Whether what follows an attribution ending on line ``end`` is the quoted thread.
 
     Unquoted text right after it is the thread (Outlook/mobile style). ``>`` lines count
-    only when they are the trailing block, at most one blank line below; otherwise the
-    writer answered below or between the quotes.
+    only when they are the trailing block; otherwise the writer answered below or
+    between the quotes.
     """
     nxt = end + 1
     while nxt < len(kinds) and kinds[nxt] == _BLANK:
         nxt += 1
-    if nxt == len(kinds) or kinds[nxt] == _TEXT:
-        return True
-    return nxt == trailing and nxt - end - 1 <= 1
+    return nxt == len(kinds) or kinds[nxt] == _TEXT or nxt == trailing
 
 
-def _kind(line: str) -> int:
-    stripped = line.lstrip(" \t")
-    if not stripped.strip():
-        return _BLANK
-    return _GT if stripped.startswith(">") else _TEXT
+def _offset(lines: list[str], i: int) -> int:
+    return sum(map(len, lines[:i])) + i
 
 
 def find_quote_start(text: str) -> QuoteStart | None:
     """Where the quoted thread of a plain-text reply or forward begins, if it has one."""
     lines = text.split("\n")  # a "\r" stays on its line, so offsets hold for CRLF too
-    starts: list[int] = []
-    pos = 0
-    for line in lines:
-        starts.append(pos)
-        pos += len(line) + 1
-    kinds = [_kind(line) for line in lines]
-    trailing = _trailing_gt(kinds)
+    kinds = [_BLANK if not (s := line.strip()) else _GT if s[0] == ">" else _TEXT for line in lines]
+    trailing = _trailing_gt(kinds) or _trailing_gt(kinds, _signature_block(lines))
 
     for i, line in enumerate(lines):
         if i == trailing:
+            # An attribution right above it (one blank line allowed) opens the block.
             above = i - 1 if i >= 1 and kinds[i - 1] == _TEXT else i - 2
-            if above >= 0 and kinds[above] == _TEXT and kinds[i - 1] != _GT:
+            if above >= 0 and kinds[above] == _TEXT:
                 start = _attribution_start(lines, kinds, above, lenient=True)
                 if start is not None:
-                    return QuoteStart(starts[start], "attribution")
-            return QuoteStart(starts[i], "gt")
+                    return QuoteStart(_offset(lines, start), "attribution")
+            return QuoteStart(_offset(lines, i), "gt")
         if kinds[i] != _TEXT:
             continue
-        if _ORIGINAL_RE.match(line):
-            return QuoteStart(starts[i], "original-message")
-        if _FORWARD_RE.match(line):
-            return QuoteStart(starts[i], "forward")
+        banner = _BANNER_RE.match(line)
+        if banner:
+            style = "original-message" if banner["original"] else "forward"
+            return QuoteStart(_offset(lines, i), style)
         header = _header_block_start(lines, kinds, i)
         if header is not None:
-            return QuoteStart(starts[header], "header-block")
+            return QuoteStart(_offset(lines, header), "header-block")
         if line.rstrip().endswith((":", "：", "-")):
             start = _attribution_start(lines, kinds, i, lenient=False)
             if start is not None and _top_posted(kinds, i, trailing):
-                return QuoteStart(starts[start], "attribution")
+                return QuoteStart(_offset(lines, start), "attribution")
+        elif (verb := _VERB_INLINE_RE.search(line)) and _attribution_start(
+            [*lines[:i], line[: verb.end()]], kinds, i, lenient=False
+        ) == i:
+            # Yahoo's mobile apps run the quoted text on after "wrote:" on the same line.
+            return QuoteStart(_offset(lines, i), "attribution")
     return None
+
+
+_VERB_INLINE_RE = re.compile(
+    r"\b(?:wrote|schrieb|a écrit|escribió|ha scritto|schreef|escreveu|skrev|kirjoitti"
+    r"|pisze|napisał|napisała|пишет|написал)\s?:|写道[:：]"
+)
 
 
 # Element text is one line; only its head matters.
@@ -362,13 +403,13 @@ def starts_with_quote_intro(text: str) -> bool:
     head = " ".join(text[:_INTRO_HEAD].split())
     if not head:
         return False
-    if _ORIGINAL_RE.match(head) or _FORWARD_RE.match(head):
+    if _BANNER_RE.match(head):
         return True
     m = _FROM_INLINE_RE.match(head)
     if m and _OTHER_INLINE_RE[m.group("label")].search(head, m.end(), m.end() + 600):
         return True
-    for rx in (_INTRO_PREFIX, _WEEKDAY_PREFIX, _DIGIT_PREFIX):
+    for rx in (_INTRO_PREFIX, _WEEKDAY_PREFIX, _DIGIT_PREFIX, _NAME_DATED_PREFIX):
         m = rx.match(head)
         if m and _DATEISH_RE.search(m.group(0)):
             return True
-    return bool(_NAME_PREFIX.match(head))
+    return bool(_NAME_PLAIN_PREFIX.match(head))

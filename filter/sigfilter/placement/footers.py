@@ -1,0 +1,246 @@
+"""Known mail-client footers ("Sent from my iPhone") and mobile X-Mailer values.
+
+The phrases live in ``footers.tsv`` (package data) so they can be extended without
+touching code; its header comment documents the format. The table is read once at
+import and compiled into one regex for footers and one for mailers.
+
+Words and spaces are matched possessively and the number of words in a placeholder is
+bounded, so no line can make the footer regex backtrack badly: a long line fails fast.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from itertools import groupby
+
+__all__ = ["FooterMatch", "is_footer", "is_mobile_mailer", "match_footer"]
+
+_TABLE = "footers.tsv"
+_KINDS = frozenset({"footer", "device", "mailer"})
+_MAX_DEVICE_WORDS = 5
+_MAX_TAIL_WORDS = 6
+
+
+@dataclass(frozen=True)
+class FooterMatch:
+    """The table row a footer line matched."""
+
+    lang: str  # language code of the matching row
+    phrase: str  # the table row's text
+
+
+@dataclass(frozen=True)
+class _Row:
+    kind: str
+    lang: str
+    text: str
+    line: int
+
+
+# Letters and digits of the scripts that separate words with spaces (Latin, Greek,
+# Cyrillic, with combining marks). Chinese/Japanese/Korean are left out on purpose: that
+# text is glued to a device name ("iPhoneから送信") and must not become part of the word.
+_ALNUM = (
+    "0-9A-Za-z\u00aa\u00b5\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02af"
+    "\u0300-\u036f\u0370-\u03ff\u0400-\u052f\u1e00-\u1fff"
+)
+_WORD_CHAR = f"[{_ALNUM}'’®™.+&\\-]"
+_WORD = f"{_WORD_CHAR}++"  # possessive: a word is always taken whole
+_APOSTROPHES = "'’"
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+
+_PREFIX = r"(?:(?:--|__|[—–])\s*+)?"
+_LINK = (
+    r"(?:<(?:https?://|www\.)[^\s<>]*+>"
+    r"|\(\s*+(?:https?://|www\.)[^\s()]*+\s*+\))"
+)
+_SUFFIX = rf"(?:\s*+[.!])?(?:\s*+{_LINK})?(?:\s*+[.!])?"
+_SLOT = "\0"  # where {device} goes, until the row is split there
+_TAIL = rf"(?:\s++{_WORD}){{0,{_MAX_TAIL_WORDS}}}"
+
+
+def _is_cjk(ch: str) -> bool:
+    if len(ch) != 1:
+        return False
+    cp = ord(ch)
+    return (
+        0x1100 <= cp <= 0x11FF  # Hangul Jamo
+        or 0x2E80 <= cp <= 0x9FFF  # CJK radicals, punctuation, kana, ideographs
+        or 0xAC00 <= cp <= 0xD7AF  # Hangul syllables
+        or 0xF900 <= cp <= 0xFAFF  # CJK compatibility ideographs
+        or 0xFF00 <= cp <= 0xFFEF  # half- and full-width forms
+        or 0x20000 <= cp <= 0x3FFFF  # CJK extensions
+    )
+
+
+def _is_word_char(ch: str) -> bool:
+    return re.fullmatch(_WORD_CHAR, ch) is not None
+
+
+def _parse(table: str) -> list[_Row]:
+    rows: list[_Row] = []
+    for n, raw in enumerate(table.splitlines(), 1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        cols = raw.split("\t")
+        if len(cols) == 4 and cols[3].lstrip().startswith("#"):
+            cols = cols[:3]  # trailing comment column
+        if len(cols) != 3:
+            raise ValueError(f"{_TABLE}:{n}: want kind<TAB>lang<TAB>text, got {raw!r}")
+        kind, lang, text = (c.strip() for c in cols)
+        if kind not in _KINDS:
+            raise ValueError(f"{_TABLE}:{n}: unknown kind {kind!r}")
+        if not lang or not text:
+            raise ValueError(f"{_TABLE}:{n}: empty lang or text")
+        if _SLOT in text:
+            raise ValueError(f"{_TABLE}:{n}: NUL character in {text!r}")
+        rows.append(_Row(kind, lang, text, n))
+    return rows
+
+
+def _atoms(text: str) -> list[str]:
+    """Single characters, " " for a whitespace run, and the placeholders."""
+    out: list[str] = []
+    for part in re.split(r"(\{device\}|\{tail\})", text):
+        if part in ("{device}", "{tail}"):
+            out.append(part)
+            continue
+        for ch in part:
+            if ch.isspace():
+                if out[-1:] != [" "]:
+                    out.append(" ")
+            else:
+                out.append(ch)
+    return out
+
+
+def _pattern(row: _Row, placeholders: bool) -> str:
+    """Regex source for a row's text, with ``_SLOT`` where {device} goes."""
+    atoms = _atoms(row.text)
+    out: list[str] = []
+    for i, atom in enumerate(atoms):
+        prev = atoms[i - 1] if i else ""
+        nxt = atoms[i + 1] if i + 1 < len(atoms) else ""
+        if atom in ("{device}", "{tail}"):
+            if not placeholders:
+                raise ValueError(f"{_TABLE}:{row.line}: {atom} only works in footer rows")
+            if _is_word_char(prev) or _is_word_char(nxt):
+                raise ValueError(f"{_TABLE}:{row.line}: put a space around {atom}")
+            if atom == "{tail}" and prev != " ":
+                raise ValueError(f"{_TABLE}:{row.line}: put a space before {{tail}}")
+            out.append(_SLOT if atom == "{device}" else _TAIL)
+        elif atom == " ":
+            if nxt != "{tail}":  # the tail brings its own spaces
+                out.append(r"\s*+" if _is_cjk(prev) or _is_cjk(nxt) else r"\s++")
+        else:
+            if prev not in ("", " ") and _is_cjk(prev) != _is_cjk(atom):
+                out.append(r"\s*+")  # "iPhone から送信" is written both ways
+            out.append(f"[{_APOSTROPHES}]" if atom in _APOSTROPHES else re.escape(atom))
+    return "".join(out)
+
+
+def _alternation(patterns: list[str]) -> str:
+    return "(?:" + "|".join(sorted(set(patterns), key=len, reverse=True)) + ")"
+
+
+def _device_phrase(devices: list[_Row]) -> tuple[str, str]:
+    """Regex sources (device word, any word) for a {device} phrase."""
+    latin = [_pattern(r, False) for r in devices if not _is_cjk(r.text[0])]
+    cjk = [_pattern(r, False) for r in devices if _is_cjk(r.text[0])]
+    cjk_word = _alternation(cjk) if cjk else "(?!)"
+    # A device word starts with a device name that is not part of a longer word:
+    # "BlackBerry®", "Android-Gerät" and "iPhone." count, "iPhones" and "iPhone's" do not.
+    latin_device = rf"(?=(?:{_alternation(latin)})(?![{_ALNUM}{_APOSTROPHES}])){_WORD}"
+    return f"(?:{latin_device}|{cjk_word})", f"(?:{_WORD}|{cjk_word})"
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    footer: re.Pattern[str]
+    mailer: re.Pattern[str]
+    groups: tuple[tuple[str, FooterMatch], ...]  # (regex group, row), in table order
+
+
+def _device_block(
+    rows: list[_Row], first: int, device_word: str, any_word: str
+) -> tuple[str, list[tuple[str, FooterMatch]]]:
+    """One branch for consecutive {device} rows, sharing a single device phrase.
+
+    The phrase regex is large (every device name), so it is written once per block:
+    each row's text before {device} is a named alternative, and its text after
+    {device} is only tried when that alternative matched.
+    """
+    names = [f"g{first + j}" for j in range(len(rows))]
+    halves: list[list[str]] = []
+    for row in rows:
+        if row.text.count("{device}") > 1:
+            raise ValueError(f"{_TABLE}:{row.line}: only one {{device}} per row")
+        halves.append(_pattern(row, True).split(_SLOT))
+    dev = f"d{first}"
+    # "At least one device word" without trying every split of the phrase: a device
+    # word is captured, and the conditional fails the phrase if none ever was.
+    phrase = (
+        rf"(?:\s*+(?:(?P<{dev}>{device_word})|{any_word})){{1,{_MAX_DEVICE_WORDS}}}"
+        rf"(?({dev})|(?!))"
+    )
+    before = "|".join(f"(?P<{n}>{b})" for n, (b, _) in zip(names, halves, strict=True))
+    after = "|".join(f"(?({n}){a}|(?!))" for n, (_, a) in zip(names, halves, strict=True))
+    groups = [(n, FooterMatch(r.lang, r.text)) for n, r in zip(names, rows, strict=True)]
+    return f"(?:{before}){phrase}(?:{after})", groups
+
+
+def _build(table: str) -> _Compiled:
+    rows = _parse(table)
+    devices = [r for r in rows if r.kind == "device"]
+    footers = [r for r in rows if r.kind == "footer"]
+    mailers = [r for r in rows if r.kind == "mailer"]
+    if not devices or not footers or not mailers:
+        raise ValueError(f"{_TABLE}: needs footer, device and mailer rows")
+    device_word, any_word = _device_phrase(devices)
+    branches: list[str] = []
+    groups: list[tuple[str, FooterMatch]] = []
+    # Blocks keep table order, so the row higher up in the table still wins.
+    for has_device, run in groupby(footers, key=lambda r: "{device}" in r.text):
+        if has_device:
+            branch, block = _device_block(list(run), len(groups), device_word, any_word)
+            branches.append(branch)
+            groups.extend(block)
+            continue
+        for row in run:
+            name = f"g{len(groups)}"
+            branches.append(f"(?P<{name}>{_pattern(row, True)})")
+            groups.append((name, FooterMatch(row.lang, row.text)))
+    footer = re.compile(_PREFIX + "(?:" + "|".join(branches) + ")" + _SUFFIX, re.IGNORECASE)
+    # Whole words only: "Nine" is a mail app, "Ninety" is not.
+    clients = _alternation([_pattern(r, False) for r in mailers])
+    mailer = re.compile(rf"(?<![^\W_]){clients}(?![^\W_])", re.IGNORECASE)
+    return _Compiled(footer, mailer, tuple(groups))
+
+
+_COMPILED = _build(files("sigfilter.placement").joinpath(_TABLE).read_text(encoding="utf-8"))
+
+
+def match_footer(line: str) -> FooterMatch | None:
+    """The footer row that ``line`` (one line of text, or one element's text) is.
+
+    The whole line must be the footer, give or take a signature dash before it and a
+    link and "." or "!" after it.
+    """
+    text = line.translate(_INVISIBLE).strip()
+    if not text:
+        return None
+    m = _COMPILED.footer.fullmatch(text)
+    if m is None:
+        return None
+    return next((found for name, found in _COMPILED.groups if m.start(name) >= 0), None)
+
+
+def is_footer(line: str) -> bool:
+    return match_footer(line) is not None
+
+
+def is_mobile_mailer(header_value: str) -> bool:
+    """Whether an X-Mailer or User-Agent value names a mobile mail client."""
+    return _COMPILED.mailer.search(header_value) is not None
