@@ -27,6 +27,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 # For now: preview the example messages through the engine with the example catalog.
 run: $(STAMP)
+	@mkdir -p run
 	@for m in examples/messages/*.eml; do \
 	  echo "=== $$m"; \
 	  $(BIN)/sigfilter preview --catalog examples/catalog --sender avery.quill@example.com "$$m" -o "run/$$(basename $$m)" || exit 1; \

@@ -84,6 +84,8 @@ def rewrite(raw: bytes, signature: Signature, options: Options | None = None) ->
     except (MimeStructureError, LeafError, ValueError, LookupError, RecursionError) as exc:
         reason = exc.reason if isinstance(exc, LeafError) else "malformed"
         return Result("skipped", reason, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a bug here must still pass the mail on untouched
+        return Result("skipped", "error", f"{type(exc).__name__}: {exc}")
 
 
 # -- skip rules --------------------------------------------------------------------
@@ -234,14 +236,9 @@ def _open_leaves(
         if kind == "html":
             spots = html_place.html_spots(leaf.text, opts.marker)
         else:
-            spots = text_place.text_spots(leaf.text, opts.marker, _first_text(sig))
+            spots = text_place.text_spots(leaf.text, opts.marker, sig.texts())
         leaves.append(_Leaf(leaf, spots, kind))
     return leaves
-
-
-def _first_text(sig: Signature) -> str:
-    texts = sig.texts()
-    return texts[0] if texts else ""
 
 
 def _message_kind(leaves: Iterable[_Leaf]) -> Kind:

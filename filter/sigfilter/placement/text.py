@@ -60,7 +60,7 @@ def find_end(text: str, limit: int) -> Spot:
     return Spot(Kind.END, 0, 0, "empty")
 
 
-def text_spots(text: str, marker: str, signature_text: str = "") -> Spots:
+def text_spots(text: str, marker: str, signatures: tuple[str, ...] = ()) -> Spots:
     quote = find_quote_start(text)
     limit = quote.offset if quote else len(text)
     found: dict[Kind, Spot] = {Kind.END: find_end(text, limit)}
@@ -69,7 +69,9 @@ def text_spots(text: str, marker: str, signature_text: str = "") -> Spots:
     for spot in (find_marker(text, marker, limit), find_footer(text, limit)):
         if spot:
             found[spot.kind] = spot
-    ours = bool(signature_text.strip()) and _squash(signature_text) in _squash(text[:limit])
+    # Our text signature is recognised by its own rendered text (either variant).
+    new_text = _squash(text[:limit])
+    ours = any(_squash(sig) in new_text for sig in signatures if sig.strip())
     return Spots(found, limit, ours)
 
 
