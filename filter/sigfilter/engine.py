@@ -307,13 +307,14 @@ def _assemble(
 
 
 def _apply(raw: bytes, body_start: int, splices: list[_Splice]) -> bytes:
-    out: list[bytes] = []
+    view = memoryview(raw)  # slices of a view are not copies: the join copies once
+    out: list[bytes | memoryview] = []
     pos = body_start
     for sp in sorted(splices, key=lambda s: s.start):
-        out.append(raw[pos : sp.start])
+        out.append(view[pos : sp.start])
         out.append(sp.data)
         pos = sp.end
-    out.append(raw[pos:])
+    out.append(view[pos:])
     return b"".join(out)
 
 
