@@ -20,7 +20,8 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from .engine import DEFAULT_MARKER, MODES, Mode, Options
+from .defaults import DEFAULT_MARKER, MODES, Mode
+from .engine import Options
 from .signature import Signature
 
 TEMPLATE_NAMES = ("default.html", "default.txt", "reply.html", "reply.txt")

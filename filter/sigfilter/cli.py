@@ -14,7 +14,8 @@ import click
 
 from . import __version__
 from .catalog import Catalog, CatalogError
-from .engine import MODES, Mode, Result, rewrite, rewritten_message
+from .defaults import MODES, Mode
+from .engine import Result, rewrite, rewritten_message
 from .mime.headers import parse_header_block
 
 EXIT_CATALOG = 3  # the catalog cannot be read or rendered

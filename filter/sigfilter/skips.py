@@ -1,0 +1,67 @@
+"""Skip rules: messages that must pass byte-identical, each with a one-word reason."""
+
+from __future__ import annotations
+
+from .defaults import PROCESSED_HEADER
+from .mime.headers import HeaderBlock
+from .mime.leaf import TextLeaf
+from .mime.scan import Part
+
+
+class Skip(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def check_headers(headers: HeaderBlock) -> None:
+    """Skip rules decided by the top-level header block alone (before the body)."""
+    if headers.get(PROCESSED_HEADER):
+        raise Skip("loop", f"{PROCESSED_HEADER} present")
+    auto = headers.get("auto-submitted")
+    if auto and auto.value.strip().lower().split(";")[0].strip() != "no":
+        raise Skip("auto-reply", f"Auto-Submitted: {auto.value[:40]}")
+    for name in ("x-autoreply", "x-autorespond"):
+        if headers.get(name):
+            raise Skip("auto-reply", f"{name} present")
+    precedence = headers.get("precedence")
+    if precedence and precedence.value.strip().lower() == "auto_reply":
+        raise Skip("auto-reply", "Precedence: auto_reply")
+    klass = headers.get("content-class")
+    if klass and "calendarmessage" in klass.value.lower():
+        raise Skip("calendar", "Content-Class calendarmessage")
+
+
+_SKIP_TYPES = {
+    "multipart/encrypted": "encrypted",
+    "application/pgp-encrypted": "encrypted",
+    "multipart/report": "dsn",
+    "message/delivery-status": "dsn",
+    "message/disposition-notification": "dsn",
+    "message/feedback-report": "dsn",
+    "text/calendar": "calendar",
+    "application/ics": "calendar",
+    "application/ms-tnef": "tnef",
+}
+
+
+def check_structure(root: Part) -> None:
+    for part in root.walk():
+        ctype = part.ctype.type
+        if ctype == "multipart/signed":
+            proto = (part.ctype.param("protocol") or "").lower()
+            kinds = " ".join([proto, *(c.ctype.type for c in part.children)])
+            raise Skip("signed-pgp" if "pgp" in kinds else "signed-smime", ctype)
+        if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+            kind = (part.ctype.param("smime-type") or "").lower()
+            raise Skip("signed-smime" if kind == "signed-data" else "encrypted", ctype)
+        if ctype in _SKIP_TYPES:
+            raise Skip(_SKIP_TYPES[ctype], ctype)
+
+
+def check_inline_pgp(leaf: TextLeaf) -> None:
+    if "-----BEGIN PGP SIGNED MESSAGE-----" in leaf.text:
+        raise Skip("signed-pgp", "inline PGP signature")
+    if "-----BEGIN PGP MESSAGE-----" in leaf.text:
+        raise Skip("encrypted", "inline PGP message")
