@@ -7,17 +7,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Debian packages the project needs (the stack's services arrive with later issues).
-APT_PACKAGES := python3 python3-venv python3-dev gcc
+# Debian packages the project needs: Python to build the venv, redis-server for the
+# serving-layer tests (started and stopped by the tests themselves).
+APT_PACKAGES := python3 python3-venv python3-dev gcc redis-server
 
 .PHONY: run test lint bench deps clean
 
 deps: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml Makefile
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ] && ! $(PYTHON) -m venv --help >/dev/null 2>&1; then \
+	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)

@@ -1,54 +1,124 @@
-"""The ``sigfilter`` command."""
+"""The ``sigfilter`` command: one root group, a subcommand per task.
+
+Errors map to exit codes (sysexits.h): 2 usage, 65 catalog invalid, 66 input file
+unreadable, 69 Redis unavailable, 73 cannot write an output file.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from . import __version__
-from .catalog import Catalog, CatalogError
+from .catalog import CatalogError, RenderError, compile_catalog, load_catalog
+from .catalog.check import check_catalog
 from .defaults import MODES, Mode
-from .engine import Result, rewrite, rewritten_message
+from .engine import Options, Result, rewrite, rewritten_message
 from .mime.headers import parse_header_block
+from .service import Lookup, SignatureService, embedded_store
 
-EXIT_CATALOG = 3  # the catalog cannot be read or rendered
-
-
-class CatalogFailure(click.ClickException):
-    exit_code = EXIT_CATALOG
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass
-class AppContext:
-    verbose: bool
+class SigfilterError(click.ClickException):
+    exit_code = 1
 
 
-def _default_catalog() -> Path | None:
+class CatalogInvalid(SigfilterError):
+    exit_code = 65
+
+
+class InputUnreadable(SigfilterError):
+    exit_code = 66
+
+
+class ServiceUnavailable(SigfilterError):
+    exit_code = 69
+
+
+class CannotWrite(SigfilterError):
+    exit_code = 73
+
+
+EXIT_CATALOG = CatalogInvalid.exit_code
+
+
+def _default_catalog() -> Path:
     env = os.environ.get("SIGFILTER_CATALOG")
     if env:
         return Path(env)
     local = Path("examples/catalog")
-    return local if local.is_dir() else None
+    if local.is_dir():
+        return local
+    raise click.UsageError("no catalog: pass --catalog DIR or set SIGFILTER_CATALOG")
+
+
+def catalog_option(fn: F) -> F:
+    return click.option(
+        "--catalog",
+        "catalog_dir",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        help="Catalog directory (default: $SIGFILTER_CATALOG, else ./examples/catalog).",
+    )(fn)
+
+
+def redis_option(required: bool) -> Callable[[F], F]:
+    return click.option(
+        "--redis",
+        "redis_url",
+        envvar="SIGFILTER_REDIS",
+        required=required,
+        metavar="URL",
+        help="Redis URL, e.g. redis://127.0.0.1:6379/0 (or $SIGFILTER_REDIS).",
+    )
+
+
+def _load(catalog_dir: Path | None) -> Any:
+    try:
+        return load_catalog(catalog_dir or _default_catalog())
+    except CatalogError as exc:
+        raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(exc.problems)) from exc
+
+
+def _service(catalog_dir: Path | None) -> SignatureService:
+    try:
+        return SignatureService(embedded_store(catalog_dir or _default_catalog()))
+    except CatalogError as exc:
+        raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(exc.problems)) from exc
+    except RenderError as exc:
+        raise CatalogInvalid(str(exc)) from exc
+
+
+def _redis(url: str) -> Any:
+    from .store.redis_store import connect  # imported late: only these commands need redis
+
+    client = connect(url)
+    try:
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure here means "unreachable"
+        raise ServiceUnavailable(f"Redis at {url} is unreachable: {exc}") from exc
+    return client
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sigfilter")
-@click.option("-v", "--verbose", is_flag=True, help="Say more about what happens.")
-@click.pass_context
-def main(ctx: click.Context, verbose: bool) -> None:
+def main() -> None:
     """sigfilter: server-side email signatures for Microsoft 365 tenants.
 
     Mail that Exchange Online routes to our Postfix gets each sender's signature in
     its body, byte-exact everywhere else, and goes straight back to the tenant.
     """
-    ctx.obj = AppContext(verbose=verbose)
+
+
+# -- preview ---------------------------------------------------------------------------
 
 
 def _sender_of(raw: bytes) -> str:
@@ -62,7 +132,15 @@ def _sender_of(raw: bytes) -> str:
     return ""
 
 
-def _decision(result: Result, sender: str, size_in: int, size_out: int) -> dict[str, Any]:
+def _recipients_of(raw: bytes) -> list[str]:
+    headers = parse_header_block(raw)
+    values = [f.value for name in ("to", "cc") for f in headers.get_all(name)]
+    return [addr for _, addr in getaddresses(values) if addr]
+
+
+def _decision(
+    result: Result, sender: str, rule: str, size_in: int, size_out: int
+) -> dict[str, Any]:
     return {
         "action": result.action,
         "reason": result.reason,
@@ -70,6 +148,7 @@ def _decision(result: Result, sender: str, size_in: int, size_out: int) -> dict[
         "placement": result.placement,
         "variant": result.variant,
         "parts": list(result.parts),
+        "rule": rule,
         "sender": sender,
         "bytes_in": size_in,
         "bytes_out": size_out,
@@ -77,7 +156,7 @@ def _decision(result: Result, sender: str, size_in: int, size_out: int) -> dict[
 
 
 def _decision_line(d: dict[str, Any]) -> str:
-    keys = ("action", "reason", "placement", "variant", "sender", "bytes_in", "bytes_out")
+    keys = ("action", "reason", "placement", "variant", "rule", "sender", "bytes_in", "bytes_out")
     words = [f"{k}={d[k]}" for k in keys if d.get(k) not in (None, "")]
     if d["parts"]:
         words.append("parts=" + ",".join(d["parts"]))
@@ -86,27 +165,38 @@ def _decision_line(d: dict[str, Any]) -> str:
     return " ".join(words)
 
 
+def _read(path: Path) -> bytes:
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputUnreadable(f"cannot read {path}: {exc.strerror}") from exc
+
+
 @main.command()
 @click.argument("message", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
-@click.option(
-    "--catalog",
-    "catalog_dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    help="Catalog directory (default: $SIGFILTER_CATALOG, else ./examples/catalog).",
-)
+@catalog_option
 @click.option("--sender", help="Envelope sender (default: the message's Sender/From address).")
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    help="Envelope recipient (repeat; default: To and Cc).",
+)
 @click.option("--mode", type=click.Choice(MODES), help="Override the tenant's mode.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as one JSON object.")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Write the rewritten message here instead of stdout.",
 )
 def preview(
     message: Path,
     catalog_dir: Path | None,
     sender: str | None,
+    recipients: tuple[str, ...],
     mode: Mode | None,
     as_json: bool,
     output: Path | None,
@@ -121,41 +211,278 @@ def preview(
       sigfilter preview --catalog examples/catalog --sender avery.quill@example.com \\
           --json examples/messages/iphone-reply.eml -o /tmp/out.eml
     """
-    raw = sys.stdin.buffer.read() if str(message) == "-" else _read(message)
-    root = catalog_dir or _default_catalog()
-    if root is None:
-        raise click.UsageError("no catalog: pass --catalog DIR or set SIGFILTER_CATALOG")
-    try:
-        catalog = Catalog(root)
-    except CatalogError as exc:
-        raise CatalogFailure(str(exc)) from exc
+    raw = _read(message)
+    service = _service(catalog_dir)
     sender = sender or _sender_of(raw)
-    result = _preview_result(catalog, raw, sender, mode)
+    found = service.lookup(sender, list(recipients) or _recipients_of(raw))
+    result = _preview_result(found, raw, mode)
     out = rewritten_message(raw, result)
-    if output is None:
-        sys.stdout.buffer.write(out)
-        sys.stdout.buffer.flush()
-    else:
-        output.write_bytes(out)
-    d = _decision(result, sender, len(raw), len(out))
+    _write(output, out)
+    d = _decision(result, sender, found.rule, len(raw), len(out))
     click.echo(json.dumps(d) if as_json else _decision_line(d), err=True)
 
 
-def _read(path: Path) -> bytes:
+def _write(output: Path | None, data: bytes) -> None:
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
     try:
-        return path.read_bytes()
+        output.write_bytes(data)
     except OSError as exc:
-        raise click.FileError(str(path), hint=exc.strerror) from exc
+        raise CannotWrite(f"cannot write {output}: {exc.strerror}") from exc
 
 
-def _preview_result(catalog: Catalog, raw: bytes, sender: str, mode: Mode | None) -> Result:
-    tenant = catalog.tenant_for(sender)
-    if tenant is None:
-        return Result("skipped", "unknown-sender", f"no tenant for {sender or 'an empty sender'}")
+def _preview_result(found: Lookup, raw: bytes, mode: Mode | None) -> Result:
+    if found.signature is None or found.tenant is None:
+        return Result("skipped", found.reason, found.detail)
+    t = found.tenant
+    opts = Options(mode=mode or t.mode, marker=t.marker, plain_to_html=t.plain_to_html)  # type: ignore[arg-type]
+    return rewrite(raw, found.signature, opts)
+
+
+# -- catalog ---------------------------------------------------------------------------
+
+
+@main.group()
+def catalog() -> None:
+    """Check the catalog directory (tenants, templates, users, rules)."""
+
+
+@catalog.command("check")
+@click.argument(
+    "directory", required=False, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+def catalog_check(directory: Path | None) -> None:
+    """Validate a catalog: settings, templates (rendered for every user), rules, images.
+
+    Prints every problem as FILE:LINE: MESSAGE and exits 65 if there is any.
+
+    \b
+    Example:
+      sigfilter catalog check examples/catalog
+    """
+    cat = _load(directory)
+    problems, summary = check_catalog(cat)
+    if problems:
+        raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(problems))
+    click.echo(f"OK: {summary}")
+
+
+# -- publish ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument(
+    "directory", required=False, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@redis_option(required=True)
+def publish(directory: Path | None, redis_url: str) -> None:
+    """Validate the catalog, render every signature and publish it to Redis.
+
+    The new version is written beside the current one and switched to atomically,
+    then announced: every milter drops its cache and serves it at once.
+
+    \b
+    Example:
+      sigfilter publish /etc/sigfilter/catalog --redis redis://127.0.0.1:6379/0
+    """
+    from .store.redis_store import RedisPublisher
+
+    cat = _load(directory)
+    problems, summary = check_catalog(cat, render=False)
+    if problems:
+        raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(problems))
+    client = _redis(redis_url)
+    started = time.monotonic()
+
+    def progress(tenant: str, done: int, total: int) -> None:
+        click.echo(f"  {tenant}: rendered {done}/{total} users", err=True)
+
     try:
-        signature = catalog.signature_for(sender)
-    except CatalogError as exc:
-        raise CatalogFailure(str(exc)) from exc
-    if signature is None:
-        return Result("skipped", "no-signature", f"no signature defined for {sender}")
-    return rewrite(raw, signature, tenant.options(mode))
+        records = compile_catalog(cat, progress)
+    except RenderError as exc:
+        raise CatalogInvalid(str(exc)) from exc
+    rendered = time.monotonic()
+    try:
+        version = RedisPublisher(client).publish(records, {"catalog": str(cat.root)})
+    except Exception as exc:  # noqa: BLE001 - any Redis failure: nothing was switched
+        raise ServiceUnavailable(f"publishing to {redis_url} failed: {exc}") from exc
+    done = time.monotonic()
+    click.echo(
+        f"published version {version}: {len(records)} records ({summary}); "
+        f"rendered in {rendered - started:.2f} s, written in {done - rendered:.2f} s"
+    )
+
+
+# -- users -----------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Import and list a tenant's users and their directory fields."""
+
+
+@users.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tenant", required=True, help="Tenant key (its folder name under tenants/).")
+@catalog_option
+@click.option("--dry-run", is_flag=True, help="Report the changes without writing users.csv.")
+def users_import(file: Path, tenant: str, catalog_dir: Path | None, dry_run: bool) -> None:
+    """Import users from a Microsoft 365 export (CSV) or Microsoft Graph /users JSON.
+
+    Replaces the tenant's users.csv and reports users added, changed and removed.
+
+    \b
+    Example:
+      sigfilter users import ~/Downloads/users.csv --tenant example.com
+    """
+    from .catalog.importers import (
+        DirectoryImportError,
+        diff_users,
+        parse_catalog_csv,
+        parse_directory,
+        to_catalog_csv,
+    )
+
+    root = catalog_dir or _default_catalog()
+    folder = root / "tenants" / tenant
+    if not folder.is_dir():
+        raise click.BadParameter(f"no tenant folder {folder}", param_hint="--tenant")
+    try:
+        imported = parse_directory(_read(file), file.name)
+    except DirectoryImportError as exc:
+        raise InputUnreadable(str(exc)) from exc
+    target = folder / "users.csv"
+    old = parse_catalog_csv(target.read_bytes()).users if target.exists() else {}
+    diff = diff_users(old, imported.users)
+    for note in imported.skipped:
+        click.echo(f"skipped: {note}", err=True)
+    for label, emails in (
+        ("added", diff.added),
+        ("changed", diff.changed),
+        ("removed", diff.removed),
+    ):
+        for email in emails:
+            fields = ", ".join(sorted(diff.changes.get(email, {})))
+            click.echo(f"{label:8} {email}" + (f" ({fields})" if fields else ""))
+    click.echo(
+        f"{len(imported.users)} users from {imported.source}: {len(diff.added)} added, "
+        f"{len(diff.changed)} changed, {len(diff.removed)} removed"
+        + (" (dry run: nothing written)" if dry_run else f"; wrote {target}")
+    )
+    if not dry_run:
+        _write(target, to_catalog_csv(imported.users))
+
+
+@users.command("list")
+@click.option("--tenant", required=True, help="Tenant key (its folder name under tenants/).")
+@catalog_option
+def users_list(tenant: str, catalog_dir: Path | None) -> None:
+    """List a tenant's users with their main fields.
+
+    \b
+    Example:
+      sigfilter users list --tenant example.com
+    """
+    cat = _load(catalog_dir)
+    t = cat.tenants.get(tenant)
+    if t is None:
+        raise click.BadParameter(
+            f"no tenant {tenant!r} (have: {', '.join(cat.tenants)})", param_hint="--tenant"
+        )
+    cols = ("email", "display_name", "job_title", "department")
+    rows = [[u.get(c, "") for c in cols] for _, u in sorted(t.users.items())]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)).rstrip())
+    for row in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    click.echo(f"{len(rows)} users", err=True)
+
+
+# -- signature -------------------------------------------------------------------------
+
+
+@main.group()
+def signature() -> None:
+    """Show the signature a sender would get."""
+
+
+@signature.command("show")
+@click.option("--sender", required=True, help="The sender's address.")
+@click.option("--reply", is_flag=True, help="Show the reply variant.")
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    help="A recipient (repeat), for rules scoped to internal/external mail.",
+)
+@click.option(
+    "--html-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the HTML (default: ./SENDER.signature.html).",
+)
+@catalog_option
+def signature_show(
+    sender: str,
+    reply: bool,
+    recipients: tuple[str, ...],
+    html_out: Path | None,
+    catalog_dir: Path | None,
+) -> None:
+    """Render what SENDER would get: HTML to a file, text to stdout.
+
+    \b
+    Example:
+      sigfilter signature show --sender avery.quill@example.com --reply
+    """
+    found = _service(catalog_dir).lookup(sender, list(recipients) or None)
+    if found.signature is None:
+        raise SigfilterError(f"{sender}: no signature ({found.reason}: {found.detail})")
+    html, text = found.signature.pick(reply)
+    target = html_out or Path(f"{sender}.signature.html")
+    _write(target, f'<!doctype html><meta charset="utf-8">\n{html}\n'.encode())
+    click.echo(text)
+    click.echo(f"rule: {found.rule}; HTML written to {target}", err=True)
+
+
+# -- cache -----------------------------------------------------------------------------
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or empty the Redis serving layer."""
+
+
+@cache.command("stats")
+@redis_option(required=True)
+def cache_stats(redis_url: str) -> None:
+    """Show the published version and what it holds.
+
+    \b
+    Example:
+      sigfilter cache stats --redis redis://127.0.0.1:6379/0
+    """
+    from .store.redis_store import RedisPublisher
+
+    status = RedisPublisher(_redis(redis_url)).status()
+    for key, value in sorted(status.items()):
+        click.echo(f"{key}: {value}")
+
+
+@cache.command("flush")
+@redis_option(required=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def cache_flush(redis_url: str, yes: bool) -> None:
+    """Remove every published version from Redis (milters then serve from their caches).
+
+    \b
+    Example:
+      sigfilter cache flush --redis redis://127.0.0.1:6379/0 --yes
+    """
+    from .store.redis_store import RedisPublisher
+
+    if not yes:
+        click.confirm(f"Remove all sigfilter keys from {redis_url}?", abort=True)
+    removed = RedisPublisher(_redis(redis_url)).flush()
+    click.echo(f"removed {removed} keys")

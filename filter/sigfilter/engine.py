@@ -19,21 +19,24 @@ from .mime.body import body_leaves
 from .mime.edits import (
     HeaderEdit,
     Splice,
+    appended_parts,
     apply_header_edits,
     apply_splices,
+    image_part,
     moved_root_headers,
+    multipart_body,
     part_headers,
     root_header_edits,
     set_header,
 )
 from .mime.headers import HeaderBlock, parse_header_block
-from .mime.leaf import LeafError, TextLeaf, edit_leaf, open_leaf
+from .mime.leaf import LeafEdit, LeafError, TextLeaf, edit_leaf, open_leaf
 from .mime.scan import MimeStructureError, Part, scan
 from .placement import html as html_place
 from .placement import text as text_place
 from .placement.footers import is_mobile_mailer
 from .placement.spot import Kind, Spot, Spots
-from .signature import Signature, wrap_html
+from .signature import InlineImage, Signature, wrap_html
 from .skips import Skip, check_headers, check_inline_pgp, check_structure
 
 __all__ = [
@@ -124,8 +127,8 @@ def _rewrite(raw: bytes, signature: Signature, opts: Options) -> Result:
     for lf in leaves:
         _choose(lf, kind, html_sig, text_sig)
     if plain is not None and html is None and opts.plain_to_html:
-        return _plain_to_html(raw, headers, leaves[0], html_sig, kind, reply)
-    return _assemble(raw, headers, root, leaves, kind, reply)
+        return _plain_to_html(raw, headers, leaves[0], html_sig, kind, reply, signature.images)
+    return _assemble(raw, headers, root, leaves, kind, reply, signature.images)
 
 
 def _open_leaves(
@@ -177,7 +180,13 @@ def _choose(lf: _Leaf, kind: Kind, html_sig: str, text_sig: str) -> None:
 
 
 def _assemble(
-    raw: bytes, headers: HeaderBlock, root: Part, leaves: list[_Leaf], kind: Kind, reply: bool
+    raw: bytes,
+    headers: HeaderBlock,
+    root: Part,
+    leaves: list[_Leaf],
+    kind: Kind,
+    reply: bool,
+    images: tuple[InlineImage, ...],
 ) -> Result:
     splices: list[Splice] = []
     edits: list[HeaderEdit] = []
@@ -185,13 +194,21 @@ def _assemble(
         assert lf.spot is not None
         change = edit_leaf(lf.leaf, lf.spot.start, lf.spot.end, lf.insert)
         part = lf.leaf.part
+        embed = images if lf.kind == "html" else ()
+        if part is root and embed:
+            return _root_related(raw, headers, part, change, embed, kind, reply, leaves)
         if part is root:
             edits += root_header_edits(raw, headers, change.charset, change.cte)
             splices.append(Splice(part.body_start, part.body_end, change.body))
-        else:
-            new_head = part_headers(raw, part, change.charset, change.cte)
-            splices.append(Splice(part.start, part.body_end, new_head + change.body))
-    body = apply_splices(raw, headers.end, splices)
+            continue
+        new_part = part_headers(raw, part, change.charset, change.cte) + change.body
+        splices += _embed(raw, root, part, new_part, embed)
+    return _signed(apply_splices(raw, headers.end, splices), edits, kind, reply, leaves)
+
+
+def _signed(
+    body: bytes, edits: list[HeaderEdit], kind: Kind, reply: bool, leaves: list[_Leaf]
+) -> Result:
     return Result(
         "signed",
         "ok",
@@ -203,11 +220,79 @@ def _assemble(
     )
 
 
+def _image_parts(raw: bytes, images: tuple[InlineImage, ...]) -> list[bytes]:
+    eol = codec.eol_of(raw)
+    return [image_part(i.cid, i.content_type, i.filename, i.data, eol) for i in images]
+
+
+def _embed(
+    raw: bytes, root: Part, part: Part, new_part: bytes, images: tuple[InlineImage, ...]
+) -> list[Splice]:
+    """Splices that replace ``part`` and carry ``images`` in a multipart/related."""
+    if not images:
+        return [Splice(part.start, part.body_end, new_part)]
+    eol = codec.eol_of(raw)
+    parent = next((p for p in root.walk() if part in p.children), None)
+    if parent is not None and parent.ctype.subtype == "related":
+        last = parent.children[-1]
+        boundary = parent.ctype.param("boundary") or ""
+        added = appended_parts(_image_parts(raw, images), boundary, eol)
+        return [
+            Splice(part.start, part.body_end, new_part),
+            Splice(last.body_end, last.body_end, added),
+        ]
+    return [Splice(part.start, part.body_end, _related_entity(raw, new_part, images))]
+
+
+def _related_entity(raw: bytes, html_part: bytes, images: tuple[InlineImage, ...]) -> bytes:
+    """A multipart/related entity (headers and body) around an HTML part and its images."""
+    eol = codec.eol_of(raw)
+    boundary = _boundary(raw, b"related")
+    return (
+        f'Content-Type: multipart/related; type="text/html"; boundary="{boundary}"'.encode()
+        + eol
+        + eol
+        + multipart_body(html_part, _image_parts(raw, images), boundary, eol)
+    )
+
+
+def _root_related(
+    raw: bytes,
+    headers: HeaderBlock,
+    part: Part,
+    change: LeafEdit,
+    images: tuple[InlineImage, ...],
+    kind: Kind,
+    reply: bool,
+    leaves: list[_Leaf],
+) -> Result:
+    """A single-part HTML message becomes multipart/related with its images."""
+    eol = codec.eol_of(raw)
+    boundary = _boundary(raw, b"related")
+    first = moved_root_headers(raw, headers, change.charset, change.cte, eol) + change.body
+    body = multipart_body(first, _image_parts(raw, images), boundary, eol) + eol
+    ctype = f'multipart/related; type="text/html"; boundary="{boundary}"'
+    edits = _multipart_root_edits(headers, ctype, change.cte or part.cte)
+    return _signed(body, edits, kind, reply, leaves)
+
+
+def _multipart_root_edits(headers: HeaderBlock, ctype: str, inner_cte: str) -> list[HeaderEdit]:
+    """Top-level edits that turn a single-part message into a multipart one."""
+    edits = [set_header(headers, "Content-Type", ctype)]
+    if headers.get("content-transfer-encoding"):
+        value = "8bit" if inner_cte == "8bit" else None
+        edits.append(HeaderEdit("Content-Transfer-Encoding", 1, value))
+    if not headers.get("mime-version"):
+        edits.append(HeaderEdit("MIME-Version", 0, "1.0"))
+    return edits
+
+
 # -- plain text that becomes multipart/alternative -------------------------------------
 
 
-def _boundary(raw: bytes) -> str:
-    digest = hashlib.sha256(raw).hexdigest()[:32]
+def _boundary(raw: bytes, salt: bytes = b"") -> str:
+    """A boundary derived from the message (pure, repeatable), never found inside it."""
+    digest = hashlib.sha256(salt + raw).hexdigest()[:32]
     boundary = f"=_sigfilter_{digest}"
     if boundary.encode() in raw:  # astronomically unlikely; still, never collide
         boundary += "_" + hashlib.sha256(raw + b"x").hexdigest()[:8]
@@ -219,13 +304,20 @@ def _text_to_html(text: str) -> str:
 
 
 def _plain_to_html(
-    raw: bytes, headers: HeaderBlock, lf: _Leaf, html_sig: str, kind: Kind, reply: bool
+    raw: bytes,
+    headers: HeaderBlock,
+    lf: _Leaf,
+    html_sig: str,
+    kind: Kind,
+    reply: bool,
+    images: tuple[InlineImage, ...],
 ) -> Result:
     """Sign the text part and add an HTML alternative showing the text and HTML signature."""
     assert lf.spot is not None
     leaf, spot = lf.leaf, lf.spot
     change = edit_leaf(leaf, spot.start, spot.end, lf.insert)
     part = leaf.part
+    eol = codec.eol_of(raw)
     html_doc = (
         '<html><head><meta charset="utf-8"></head><body>'
         + _text_to_html(leaf.text[: spot.start])
@@ -233,53 +325,29 @@ def _plain_to_html(
         + _text_to_html(leaf.text[spot.end :])
         + "</body></html>\n"
     )
-    eol = codec.eol_of(raw)
-    boundary = _boundary(raw)
-    delim = b"--" + boundary.encode()
     html_part = (
-        b"Content-Type: text/html; charset=utf-8"
-        + eol
-        + b"Content-Transfer-Encoding: quoted-printable"
-        + eol
-        + eol
-        + codec.qp_encode(html_doc.encode("utf-8"), eol)
-    )
+        b"Content-Type: text/html; charset=utf-8" + eol
+        + b"Content-Transfer-Encoding: quoted-printable" + eol + eol
+        + codec.qp_encode(html_doc.encode("utf-8"), eol).rstrip(b"\r\n")
+    )  # fmt: skip
+    if images:
+        html_part = _related_entity(raw, html_part, images)
     is_root = part.depth == 0
-    text_headers = (
+    text_part = (
         moved_root_headers(raw, headers, change.charset, change.cte, eol)
         if is_root
         else part_headers(raw, part, change.charset, change.cte)
-    )
-    text_body = change.body if change.body.endswith(b"\n") else change.body + eol
-    inner = (
-        delim
-        + eol
-        + text_headers
-        + text_body
-        + delim
-        + eol
-        + html_part.rstrip(b"\r\n")
-        + eol
-        + delim
-        + b"--"
-    )
+    ) + change.body.rstrip(b"\r\n")
+    boundary = _boundary(raw)
+    inner = multipart_body(text_part, [html_part], boundary, eol)
     ctype = f'multipart/alternative; boundary="{boundary}"'
-    parts = ("text/plain:" + spot.kind.word, "text/html:" + spot.kind.word)
-    common = {"placement": kind.word, "variant": "reply" if reply else "default", "parts": parts}
+    lf_html = _Leaf(leaf, lf.spots, "html", spot)
     if is_root:
-        edits = [set_header(headers, "Content-Type", ctype)]
-        text_cte = change.cte or part.cte
-        if headers.get("content-transfer-encoding"):
-            edits.append(
-                HeaderEdit("Content-Transfer-Encoding", 1, "8bit" if text_cte == "8bit" else None)
-            )
-        if not headers.get("mime-version"):
-            edits.append(HeaderEdit("MIME-Version", 0, "1.0"))
-        body = inner + eol
-        return Result("signed", "ok", body=body, header_edits=tuple(edits), **common)  # type: ignore[arg-type]
+        edits = _multipart_root_edits(headers, ctype, change.cte or part.cte)
+        return _signed(inner + eol, edits, kind, reply, [lf, lf_html])
     wrapper = b"Content-Type: " + ctype.encode() + eol + eol + inner
     body = apply_splices(raw, headers.end, [Splice(part.start, part.body_end, wrapper)])
-    return Result("signed", "ok", body=body, **common)  # type: ignore[arg-type]
+    return _signed(body, [], kind, reply, [lf, lf_html])
 
 
 # -- for preview and tests: the whole message after the edits --------------------------

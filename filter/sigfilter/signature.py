@@ -8,6 +8,16 @@ from .placement.html import OUR_CLASS, OUR_COMMENT
 
 
 @dataclass(frozen=True, slots=True)
+class InlineImage:
+    """An image the HTML signature shows through ``cid:``; the engine embeds it."""
+
+    cid: str
+    content_type: str
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Signature:
     """Rendered signature HTML and text; the reply variant falls back to the default."""
 
@@ -15,6 +25,7 @@ class Signature:
     text: str
     reply_html: str = ""
     reply_text: str = ""
+    images: tuple[InlineImage, ...] = ()
 
     def pick(self, reply: bool) -> tuple[str, str]:
         if reply and (self.reply_html or self.reply_text):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def test_preview_signs_and_reports(eml: Path) -> None:
     assert result.exit_code == 0
     out = result.stdout_bytes
     assert b"Sent from my iPhone" not in out
-    assert b"Avery Quill\r\nHead of Mail Flow\r\nExample Corp | +1 555 0100" in out
+    assert b"Avery Quill\r\nHead of Mail Flow\r\nIT\r\nExample Corp | T +1 555 0100" in out
     assert result.stderr.startswith("action=signed reason=ok placement=footer")
 
 
@@ -114,7 +115,7 @@ def test_bad_mode_is_a_usage_error(eml: Path) -> None:
 def test_unreadable_catalog(tmp_path: Path, eml: Path) -> None:
     (tmp_path / "cat").mkdir()
     result = CliRunner().invoke(main, ["preview", "--catalog", str(tmp_path / "cat"), str(eml)])
-    assert result.exit_code == EXIT_CATALOG
+    assert result.exit_code == EXIT_CATALOG == 65
     assert "not a catalog" in result.output
 
 
@@ -130,3 +131,165 @@ def test_bad_tenant_file(tmp_path: Path, eml: Path) -> None:
 def test_help_explains() -> None:
     result = run("preview", "--help")
     assert "Exits 0 for any message" in result.output and "Example" in result.output
+
+
+# -- catalog check, users, signature show ---------------------------------------------------
+
+
+def copy_catalog(tmp_path: Path) -> Path:
+    target = tmp_path / "catalog"
+    shutil.copytree(CATALOG, target)
+    return target
+
+
+def test_catalog_check_ok() -> None:
+    result = run("catalog", "check", str(CATALOG))
+    assert result.exit_code == 0
+    assert result.stdout.startswith("OK: 1 tenants, 2 users")
+
+
+def test_catalog_check_reports_problems(tmp_path: Path) -> None:
+    cat = copy_catalog(tmp_path)
+    tpl = cat / "tenants" / "example.com" / "templates" / "default" / "default.txt"
+    tpl.write_text("-- \n{{ display_name }}\n{{ jobtitle }}\n{{ ''.__class__ }}\n")
+    result = CliRunner().invoke(main, ["catalog", "check", str(cat)])
+    assert result.exit_code == 65
+    assert f"{tpl}:3: unknown field 'jobtitle'" in result.output
+    assert f"{tpl}:4: not allowed in a template" in result.output
+
+
+def test_signature_show(tmp_path: Path) -> None:
+    html = tmp_path / "sig.html"
+    result = run(
+        "signature",
+        "show",
+        "--catalog",
+        str(CATALOG),
+        "--sender",
+        "avery.quill@example.com",
+        "--reply",
+        "--html-out",
+        str(html),
+    )
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[:2] == [
+        "-- ",
+        "Avery Quill | Head of Mail Flow | +1 555 0100",
+    ]
+    assert "<b>Avery Quill</b>" in html.read_text()
+
+
+def test_signature_show_unknown_sender() -> None:
+    result = CliRunner().invoke(
+        main, ["signature", "show", "--catalog", str(CATALOG), "--sender", "x@nowhere.example"]
+    )
+    assert result.exit_code == 1
+    assert "unknown-sender" in result.output
+
+
+def test_signature_show_rule_skip() -> None:
+    result = CliRunner().invoke(
+        main, ["signature", "show", "--catalog", str(CATALOG), "--sender", "noreply@example.com"]
+    )
+    assert result.exit_code == 1
+    assert "rule-skip" in result.output and "Never sign the shared mailbox" in result.output
+
+
+def test_users_list() -> None:
+    result = run("users", "list", "--catalog", str(CATALOG), "--tenant", "example.com")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["email", "display_name", "job_title", "department"]
+    assert lines[1].startswith("avery.quill@example.com  Avery Quill")
+
+
+def test_users_list_unknown_tenant() -> None:
+    result = CliRunner().invoke(
+        main, ["users", "list", "--catalog", str(CATALOG), "--tenant", "nope"]
+    )
+    assert result.exit_code == 2 and "no tenant 'nope'" in result.output
+
+
+def test_users_import_reports_and_writes(tmp_path: Path) -> None:
+    cat = copy_catalog(tmp_path)
+    export = tmp_path / "graph.json"
+    export.write_text(
+        json.dumps(
+            {
+                "value": [
+                    {
+                        "displayName": "Avery Quill",
+                        "jobTitle": "Chief Mail Officer",
+                        "mail": "avery.quill@example.com",
+                        "userPrincipalName": "avery.quill@example.com",
+                        "businessPhones": ["+1 555 0100"],
+                        "department": "IT",
+                    },
+                    {
+                        "displayName": "Blake New",
+                        "mail": "blake@example.com",
+                        "userPrincipalName": "blake@example.com",
+                        "businessPhones": [],
+                    },
+                ]
+            }
+        )
+    )
+    result = run("users", "import", str(export), "--tenant", "example.com", "--catalog", str(cat))
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "added    blake@example.com" in out
+    assert "changed  avery.quill@example.com (" in out and "job_title" in out
+    assert "removed  noreply@example.com" in out
+    assert "1 added, 1 changed, 1 removed" in out
+    users = (cat / "tenants" / "example.com" / "users.csv").read_text()
+    assert "Chief Mail Officer" in users and "noreply@example.com" not in users
+
+
+def test_users_import_dry_run_writes_nothing(tmp_path: Path) -> None:
+    cat = copy_catalog(tmp_path)
+    before = (cat / "tenants" / "example.com" / "users.csv").read_bytes()
+    export = tmp_path / "graph.json"
+    export.write_text(json.dumps({"value": []}))
+    result = run(
+        "users",
+        "import",
+        str(export),
+        "--tenant",
+        "example.com",
+        "--catalog",
+        str(cat),
+        "--dry-run",
+    )
+    assert result.exit_code == 0 and "dry run" in result.stdout
+    assert (cat / "tenants" / "example.com" / "users.csv").read_bytes() == before
+
+
+def test_users_import_refuses_unreadable(tmp_path: Path) -> None:
+    cat = copy_catalog(tmp_path)
+    junk = tmp_path / "picture.png"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    result = CliRunner().invoke(
+        main, ["users", "import", str(junk), "--tenant", "example.com", "--catalog", str(cat)]
+    )
+    assert result.exit_code == 66
+    assert "picture.png" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["catalog", "check"],
+        ["publish"],
+        ["users", "import"],
+        ["users", "list"],
+        ["signature", "show"],
+        ["cache", "stats"],
+        ["cache", "flush"],
+        ["preview"],
+    ],
+)
+def test_every_command_has_help_with_an_example(command: list[str]) -> None:
+    result = run(*command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sigfilter.engine import HeaderEdit, Options, apply_header_edits, rewrite, rewritten_message
+from sigfilter.signature import InlineImage, Signature
 from support import SIG_TOKEN, SIGNATURE, assert_only_leaves_changed, decoded_leaves, parse
 
 HEAD = "From: Avery Quill <avery.quill@example.com>\nTo: jane@example.net\nSubject: hi\nMessage-ID: <t@test>\n"
@@ -252,3 +253,96 @@ def test_reply_variant_for_quotes() -> None:
     assert result.variant == "reply" and result.placement == "quote"
     text = decoded_leaves(rewritten_message(raw, result))["plain"]
     assert text.index("Sure.") < text.index("Avery Quill | Head") < text.index("On Mon, Sep 1")
+
+
+# -- embedded images (multipart/related) ---------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
+IMG = InlineImage("abc123.logo.png@sigfilter", "image/png", "logo.png", PNG)
+IMG_SIG = Signature(
+    html='<p>Avery Quill</p><img src="cid:abc123.logo.png@sigfilter">',
+    text="-- \nAvery Quill",
+    images=(IMG,),
+)
+ALT = (
+    "MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=alt\n",
+    "--alt\nContent-Type: text/plain; charset=utf-8\n\nHello\n"
+    "--alt\nContent-Type: text/html; charset=utf-8\n\n<html><body><p>Hello</p></body></html>\n--alt--\n",
+)
+
+
+def _image_parts(out: bytes) -> list:  # type: ignore[type-arg]
+    return [p for p in parse(out).walk() if p.get_content_type() == "image/png"]
+
+
+def _check_image(out: bytes) -> None:
+    (img,) = _image_parts(out)
+    assert img["Content-ID"] == "<abc123.logo.png@sigfilter>"
+    assert img.get_payload(decode=True) == PNG
+    html = decoded_leaves(out)["html"]
+    assert 'src="cid:abc123.logo.png@sigfilter"' in html
+
+
+def test_images_wrap_html_in_related_inside_alternative() -> None:
+    raw = msg(*ALT)
+    out = rewritten_message(raw, rewrite(raw, IMG_SIG))
+    types = [p.get_content_type() for p in parse(out).walk()]
+    assert types == [
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+        "text/html",
+        "image/png",
+    ]
+    _check_image(out)
+    assert_only_leaves_changed(raw, out)
+
+
+def test_images_join_an_existing_related() -> None:
+    raw = msg(
+        "MIME-Version: 1.0\nContent-Type: multipart/related; boundary=rel\n",
+        "--rel\nContent-Type: text/html; charset=utf-8\n\n<html><body><img src=cid:x1></body></html>\n"
+        "--rel\nContent-Type: image/gif\nContent-ID: <x1>\nContent-Transfer-Encoding: base64\n\nR0lGODlh\n--rel--\n",
+    )
+    out = rewritten_message(raw, rewrite(raw, IMG_SIG))
+    types = [p.get_content_type() for p in parse(out).walk()]
+    assert types == ["multipart/related", "text/html", "image/gif", "image/png"]
+    _check_image(out)
+    # the sender's own image part keeps its bytes
+    assert (
+        b"--rel\r\nContent-Type: image/gif\r\nContent-ID: <x1>\r\nContent-Transfer-Encoding: base64\r\n\r\nR0lGODlh\r\n--rel\r\n"
+        in out
+    )
+
+
+def test_images_turn_single_html_into_related() -> None:
+    raw = msg(
+        "MIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: 8bit\n",
+        "<p>Hi</p>\n",
+    )
+    result = rewrite(raw, IMG_SIG)
+    out = rewritten_message(raw, result)
+    assert parse(out).get_content_type() == "multipart/related"
+    _check_image(out)
+    assert_only_leaves_changed(raw, out)
+
+
+def test_images_with_plain_to_html() -> None:
+    raw = msg("MIME-Version: 1.0\n" + PLAIN, "Running late\n\nSent from my iPhone\n")
+    out = rewritten_message(raw, rewrite(raw, IMG_SIG, Options(plain_to_html=True)))
+    types = [p.get_content_type() for p in parse(out).walk()]
+    assert types == [
+        "multipart/alternative",
+        "text/plain",
+        "multipart/related",
+        "text/html",
+        "image/png",
+    ]
+    _check_image(out)
+
+
+def test_text_only_message_gets_no_images() -> None:
+    raw = msg(PLAIN, "Hello\n")
+    out = rewritten_message(raw, rewrite(raw, IMG_SIG))
+    assert _image_parts(out) == []
+    assert "Avery Quill" in decoded_leaves(out)["plain"]

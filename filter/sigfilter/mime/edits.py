@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -135,3 +136,32 @@ def moved_root_headers(
     if new_cte:
         out += b"Content-Transfer-Encoding: " + new_cte.encode("latin-1") + eol
     return out + eol
+
+
+# -- embedded images (multipart/related) ------------------------------------------------
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def image_part(cid: str, content_type: str, filename: str, data: bytes, eol: bytes) -> bytes:
+    """One inline image body part (headers and base64 body, no trailing line break)."""
+    name = _SAFE_NAME.sub("_", filename).encode("ascii")
+    return (
+        b"Content-Type: " + content_type.encode("ascii") + b'; name="' + name + b'"' + eol
+        + b"Content-Transfer-Encoding: base64" + eol
+        + b"Content-ID: <" + cid.encode("ascii") + b">" + eol
+        + b'Content-Disposition: inline; filename="' + name + b'"' + eol + eol
+        + codec.b64_encode(data, eol, 76, final_eol=False)
+    )  # fmt: skip
+
+
+def appended_parts(parts: list[bytes], boundary: str, eol: bytes) -> bytes:
+    """Bytes to insert at the end of a multipart's last part to add ``parts`` to it."""
+    delim = b"--" + boundary.encode("ascii")
+    return b"".join(eol + delim + eol + part for part in parts)
+
+
+def multipart_body(first: bytes, parts: list[bytes], boundary: str, eol: bytes) -> bytes:
+    """A multipart body: ``first`` then ``parts``, ending with the close delimiter."""
+    delim = b"--" + boundary.encode("ascii")
+    return delim + eol + first + appended_parts(parts, boundary, eol) + eol + delim + b"--"

@@ -1,0 +1,110 @@
+"""Everything ``sigfilter catalog check`` verifies beyond what loading already refuses."""
+
+from __future__ import annotations
+
+import re
+
+from jinja2 import TemplateSyntaxError, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from .fields import FIELD_NAMES
+from .model import Catalog, Source, Tenant
+from .render import RenderError, Renderer
+
+_TAG = re.compile(r"{{.*?}}|{%.*?%}", re.S)
+_DUNDER = re.compile(r"__\w+__|\.mro\b|\bself\b|\bcycler\b|\bjoiner\b|\bnamespace\b|\blipsum\b")
+_MAX_RENDER_PROBLEMS = 20
+
+
+def check_catalog(cat: Catalog, render: bool = True) -> tuple[list[str], str]:
+    """(problems, one-line summary). ``render`` renders every user's signatures too."""
+    problems: list[str] = []
+    for tenant in cat.tenants.values():
+        problems += _check_templates(tenant)
+        problems += _check_rules(tenant)
+        problems += _check_images(tenant)
+        if render and not problems:
+            problems += _render_all(tenant)
+    users = sum(len(t.users) for t in cat.tenants.values())
+    sets = sum(len(t.templates) for t in cat.tenants.values())
+    rules = sum(len(t.rules) for t in cat.tenants.values())
+    summary = f"{len(cat.tenants)} tenants, {users} users, {sets} template sets, {rules} rules"
+    return problems, summary
+
+
+def _sources(tenant: Tenant) -> list[Source]:
+    out = [s for ts in tenant.templates.values() for s in ts.files.values()]
+    return out + [s for b in tenant.banners.values() for s in (b.html, b.text) if s]
+
+
+def _check_templates(tenant: Tenant) -> list[str]:
+    env = SandboxedEnvironment()
+    known = set(FIELD_NAMES) | set(tenant.user_columns) | {"image"}
+    problems = []
+    for src in _sources(tenant):
+        for n, line in enumerate(src.text.splitlines(), 1):
+            for tag in _TAG.findall(line):
+                if _DUNDER.search(tag):
+                    problems.append(f"{src.path}:{n}: not allowed in a template: {tag.strip()}")
+        try:
+            names = meta.find_undeclared_variables(env.parse(src.text))
+        except TemplateSyntaxError as exc:
+            problems.append(f"{src.path}:{exc.lineno}: {exc.message}")
+            continue
+        for name in sorted(names - known):
+            problems.append(f"{src.path}:{_line_of(src.text, name)}: unknown field {name!r}")
+    return problems
+
+
+def _line_of(text: str, name: str) -> int:
+    for n, line in enumerate(text.splitlines(), 1):
+        if re.search(rf"\b{re.escape(name)}\b", line):
+            return n
+    return 1
+
+
+def _check_rules(tenant: Tenant) -> list[str]:
+    problems = []
+    path = tenant.path / "rules.toml"
+    seen: set[str] = set()
+    for rule in tenant.rules:
+        if rule.name in seen:
+            problems.append(f"{path}:{rule.line}: a second rule named {rule.name!r}")
+        seen.add(rule.name)
+        if rule.action == "sign" and rule.template not in tenant.templates:
+            problems.append(f"{path}:{rule.line}: no template set {rule.template!r}")
+        if rule.banner and rule.banner not in tenant.banners:
+            problems.append(f"{path}:{rule.line}: no banner {rule.banner!r}")
+        if rule.banner_start and rule.banner_end and rule.banner_end < rule.banner_start:
+            problems.append(f"{path}:{rule.line}: banner_end is before banner_start")
+    return problems
+
+
+def _check_images(tenant: Tenant) -> list[str]:
+    if tenant.images_mode != "embed":
+        return []
+    limit = tenant.max_image_bytes
+    return [
+        f"{img.path}: {len(img.data)} bytes is over the limit for embedded images ({limit})"
+        for img in tenant.images.values()
+        if len(img.data) > limit
+    ]
+
+
+def _render_all(tenant: Tenant) -> list[str]:
+    renderer = Renderer(tenant)
+    problems: list[str] = []
+    for email, fields in sorted(tenant.users.items()):
+        for rule in tenant.rules_for(email):
+            if rule.action != "sign":
+                continue
+            try:
+                renderer.render_set(rule.template, fields)
+                if rule.banner:
+                    renderer.render_banner(rule.banner, fields)
+            except RenderError as exc:
+                problems.append(f"{exc} (rendering for {email})")
+        if len(problems) >= _MAX_RENDER_PROBLEMS:
+            problems.append("… more render problems not shown")
+            break
+    return problems

@@ -1,0 +1,303 @@
+"""Read a catalog directory into :mod:`model` objects, collecting every problem found.
+
+Layout (one folder per tenant; the folder name is the tenant's key)::
+
+    CATALOG/tenants/<key>/tenant.toml                 settings (see README)
+    CATALOG/tenants/<key>/users.csv                   email + directory fields
+    CATALOG/tenants/<key>/rules.toml                  [[rule]] tables, first match wins
+    CATALOG/tenants/<key>/templates/<set>/default.html, default.txt, reply.html, reply.txt
+    CATALOG/tenants/<key>/banners/<name>.html, <name>.txt
+    CATALOG/tenants/<key>/images/<file>.png|jpg|gif
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from ..defaults import DEFAULT_MARKER, MODES
+from .model import (
+    SCOPES,
+    TEMPLATE_FILES,
+    Banner,
+    Catalog,
+    Image,
+    Rule,
+    Source,
+    TemplateSet,
+    Tenant,
+)
+
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+}
+DEFAULT_MAX_IMAGE_BYTES = 100 * 1024
+_TENANT_KEYS = {
+    "name", "domains", "mode", "marker", "plain_to_html", "return_host", "tenant_id",
+    "images", "image_base_url", "max_image_bytes", "internal_domains",
+}  # fmt: skip
+_RULE_KEYS = {
+    "name", "users", "groups", "departments", "domains", "recipients", "template",
+    "banner", "banner_start", "banner_end", "action",
+}  # fmt: skip
+
+
+class CatalogError(Exception):
+    """The catalog has problems; each is "file[:line]: what is wrong"."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Problems(list[str]):
+    def add(self, path: Path, message: str, line: int | None = None) -> None:
+        self.append(f"{path}{f':{line}' if line else ''}: {message}")
+
+
+def load_catalog(root: Path) -> Catalog:
+    """Load and validate the structure of a catalog; raise CatalogError listing problems."""
+    problems = _Problems()
+    tenants_dir = root / "tenants"
+    if not tenants_dir.is_dir():
+        raise CatalogError([f"{root}: not a catalog (no tenants/ folder)"])
+    tenants: dict[str, Tenant] = {}
+    for folder in sorted(p for p in tenants_dir.iterdir() if p.is_dir()):
+        tenant = _load_tenant(folder, problems)
+        if tenant is not None:
+            tenants[tenant.key] = tenant
+    _check_domains(tenants, problems)
+    if not tenants and not problems:
+        problems.add(tenants_dir, "no tenant folders")
+    if problems:
+        raise CatalogError(problems)
+    return Catalog(root, tenants)
+
+
+def _check_domains(tenants: dict[str, Tenant], problems: _Problems) -> None:
+    owner: dict[str, str] = {}
+    for tenant in tenants.values():
+        for domain in tenant.domains:
+            if domain in owner:
+                problems.add(
+                    tenant.path / "tenant.toml", f"domain {domain} also belongs to {owner[domain]}"
+                )
+            owner[domain] = tenant.key
+
+
+def _read_toml(path: Path, problems: _Problems) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        problems.add(path, "missing")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        problems.add(path, str(exc))
+    return None
+
+
+def _strings(value: Any, path: Path, key: str, problems: _Problems) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.add(path, f"{key} must be a list of strings")
+        return ()
+    return tuple(v.strip().lower() for v in value if v.strip())
+
+
+def _load_tenant(folder: Path, problems: _Problems) -> Tenant | None:
+    path = folder / "tenant.toml"
+    conf = _read_toml(path, problems)
+    if conf is None:
+        return None
+    for key in sorted(set(conf) - _TENANT_KEYS):
+        problems.add(path, f"unknown setting {key!r}")
+    mode = conf.get("mode", "full")
+    if mode not in MODES:
+        problems.add(path, f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        return None
+    images_mode = conf.get("images", "link")
+    if images_mode not in ("link", "embed"):
+        problems.add(path, f"images must be 'link' or 'embed', not {images_mode!r}")
+        return None
+    domains = _strings(conf.get("domains", [folder.name]), path, "domains", problems)
+    users, columns = _load_users(folder / "users.csv", problems)
+    return Tenant(
+        key=folder.name,
+        name=str(conf.get("name", folder.name)),
+        domains=domains,
+        mode=mode,
+        marker=str(conf.get("marker", DEFAULT_MARKER)),
+        plain_to_html=bool(conf.get("plain_to_html", False)),
+        return_host=str(conf.get("return_host", "")),
+        tenant_id=str(conf.get("tenant_id", "")),
+        images_mode=images_mode,
+        image_base_url=str(conf.get("image_base_url", "")).rstrip("/"),
+        max_image_bytes=int(conf.get("max_image_bytes", DEFAULT_MAX_IMAGE_BYTES)),
+        internal_domains=_strings(
+            conf.get("internal_domains", list(domains)), path, "internal_domains", problems
+        ),
+        path=folder,
+        templates=_load_templates(folder / "templates", problems),
+        banners=_load_banners(folder / "banners", problems),
+        images=_load_images(folder / "images", problems),
+        users=users,
+        user_columns=columns,
+        rules=_load_rules(folder / "rules.toml", problems),
+    )
+
+
+def _load_users(
+    path: Path, problems: _Problems
+) -> tuple[dict[str, dict[str, str]], tuple[str, ...]]:
+    if not path.exists():
+        return {}, ()
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add(path, f"cannot read: {exc}")
+        return {}, ()
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = tuple(reader.fieldnames or ())
+    if "email" not in columns:
+        problems.add(path, "the first row must name the columns, one of them 'email'", 1)
+        return {}, columns
+    users: dict[str, dict[str, str]] = {}
+    for row in reader:
+        email = (row.get("email") or "").strip().lower()
+        if "@" not in email:
+            problems.add(path, f"not an email address: {email!r}", reader.line_num)
+            continue
+        users[email] = {k: _clean(v) for k, v in row.items() if k}
+        users[email]["email"] = email
+    return users, columns
+
+
+def _clean(value: str | list[str] | None) -> str:
+    """Field values are single lines: control characters would let a value add lines."""
+    if not isinstance(value, str):
+        return ""
+    return " ".join("".join(c if c.isprintable() else " " for c in value).split())
+
+
+def _load_templates(folder: Path, problems: _Problems) -> dict[str, TemplateSet]:
+    sets: dict[str, TemplateSet] = {}
+    if not folder.is_dir():
+        problems.add(folder, "missing (a tenant needs templates/default/)")
+        return sets
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = {
+            name: _source(sub / name, problems) for name in TEMPLATE_FILES if (sub / name).exists()
+        }
+        loaded = {k: v for k, v in files.items() if v is not None}
+        for need in ("default.html", "default.txt"):
+            if need not in files:
+                problems.add(sub, f"missing {need}")
+        sets[sub.name] = TemplateSet(sub.name, loaded)
+    if "default" not in sets:
+        problems.add(folder, "missing the 'default' template set (templates/default/)")
+    return sets
+
+
+def _source(path: Path, problems: _Problems) -> Source | None:
+    try:
+        return Source(path, path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.add(path, f"cannot read: {exc}")
+        return None
+
+
+def _load_banners(folder: Path, problems: _Problems) -> dict[str, Banner]:
+    if not folder.is_dir():
+        return {}
+    names = sorted({p.stem for p in folder.iterdir() if p.suffix in (".html", ".txt")})
+    banners = {}
+    for name in names:
+        html, text = folder / f"{name}.html", folder / f"{name}.txt"
+        banners[name] = Banner(
+            name,
+            _source(html, problems) if html.exists() else None,
+            _source(text, problems) if text.exists() else None,
+        )
+    return banners
+
+
+def _load_images(folder: Path, problems: _Problems) -> dict[str, Image]:
+    if not folder.is_dir():
+        return {}
+    images = {}
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        ctype = IMAGE_TYPES.get(path.suffix.lower())
+        if ctype is None:
+            problems.add(path, "not an image type mail clients show (png, jpg, gif)")
+            continue
+        images[path.name] = Image(path.name, path, ctype, path.read_bytes())
+    return images
+
+
+def _load_rules(path: Path, problems: _Problems) -> tuple[Rule, ...]:
+    if not path.exists():
+        return ()
+    conf = _read_toml(path, problems)
+    if conf is None:
+        return ()
+    tables = conf.get("rule", [])
+    if set(conf) - {"rule"} or not isinstance(tables, list):
+        problems.add(path, "expected only [[rule]] tables")
+        return ()
+    lines = _rule_lines(path)
+    rules = []
+    for n, table in enumerate(tables):
+        rule = _rule(table, path, lines[n] if n < len(lines) else 0, problems)
+        if rule is not None:
+            rules.append(rule)
+    return tuple(rules)
+
+
+def _rule_lines(path: Path) -> list[int]:
+    text = path.read_text("utf-8", errors="replace")
+    return [i for i, line in enumerate(text.splitlines(), 1) if line.strip() == "[[rule]]"]
+
+
+def _date(value: Any, path: Path, line: int, key: str, problems: _Problems) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    problems.add(path, f"{key} must be a date like 2026-12-31", line)
+    return None
+
+
+def _rule(table: dict[str, Any], path: Path, line: int, problems: _Problems) -> Rule | None:
+    for key in sorted(set(table) - _RULE_KEYS):
+        problems.add(path, f"unknown rule setting {key!r}", line)
+    name = table.get("name")
+    if not isinstance(name, str) or not name:
+        problems.add(path, "every rule needs a name", line)
+        return None
+    scope = table.get("recipients", "all")
+    action = table.get("action", "sign")
+    if scope not in SCOPES:
+        problems.add(path, f"recipients must be one of {', '.join(SCOPES)}", line)
+        return None
+    if action not in ("sign", "skip"):
+        problems.add(path, "action must be 'sign' or 'skip'", line)
+        return None
+    return Rule(
+        name=name,
+        line=line,
+        users=_strings(table.get("users", []), path, "users", problems),
+        groups=_strings(table.get("groups", []), path, "groups", problems),
+        departments=_strings(table.get("departments", []), path, "departments", problems),
+        domains=_strings(table.get("domains", []), path, "domains", problems),
+        recipients=scope,
+        template=str(table.get("template", "default")),
+        banner=table.get("banner"),
+        banner_start=_date(table.get("banner_start"), path, line, "banner_start", problems),
+        banner_end=_date(table.get("banner_end"), path, line, "banner_end", problems),
+        action=action,
+    )

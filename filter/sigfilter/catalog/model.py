@@ -1,0 +1,120 @@
+"""The catalog as data: tenants, their template sets, banners, images, users and rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from ..defaults import Mode
+
+Scope = Literal["all", "external", "internal"]
+SCOPES: tuple[Scope, ...] = ("all", "external", "internal")
+ImageMode = Literal["link", "embed"]
+TEMPLATE_FILES = ("default.html", "default.txt", "reply.html", "reply.txt")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A template's text and where it came from (for error messages)."""
+
+    path: Path
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSet:
+    """One named signature design: default and reply variants, HTML and text."""
+
+    name: str
+    files: dict[str, Source]  # keys from TEMPLATE_FILES; default.html and default.txt exist
+
+
+@dataclass(frozen=True, slots=True)
+class Banner:
+    name: str
+    html: Source | None
+    text: Source | None
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    name: str
+    path: Path
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """First match wins. Criteria of different kinds must all hold; a list matches any."""
+
+    name: str
+    line: int
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    recipients: Scope = "all"
+    template: str = "default"
+    banner: str | None = None
+    banner_start: dt.date | None = None
+    banner_end: dt.date | None = None
+    action: Literal["sign", "skip"] = "sign"
+
+    def matches(self, email: str, fields: dict[str, str]) -> bool:
+        """The rule's static criteria (who the sender is); scope and dates come later."""
+        groups = {g.strip().lower() for g in fields.get("groups", "").split(";") if g.strip()}
+        department = fields.get("department", "").lower()
+        domain = email.rpartition("@")[2]
+        return (
+            (not self.users or email in self.users)
+            and (not self.groups or bool(groups & set(self.groups)))
+            and (not self.departments or department in self.departments)
+            and (not self.domains or domain in self.domains)
+        )
+
+
+DEFAULT_RULE = Rule(name="(default)", line=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    key: str
+    name: str
+    domains: tuple[str, ...]
+    mode: Mode
+    marker: str
+    plain_to_html: bool
+    return_host: str
+    tenant_id: str
+    images_mode: ImageMode
+    image_base_url: str
+    max_image_bytes: int
+    internal_domains: tuple[str, ...]
+    path: Path
+    templates: dict[str, TemplateSet] = field(default_factory=dict)
+    banners: dict[str, Banner] = field(default_factory=dict)
+    images: dict[str, Image] = field(default_factory=dict)
+    users: dict[str, dict[str, str]] = field(default_factory=dict)
+    user_columns: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()
+
+    def rules_for(self, email: str) -> list[Rule]:
+        """The rules that can apply to this sender, in order, ending with the default."""
+        fields = self.users.get(email, {})
+        return [r for r in self.rules if r.matches(email, fields)] + [DEFAULT_RULE]
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    root: Path
+    tenants: dict[str, Tenant]
+
+    def tenant_for_domain(self, domain: str) -> Tenant | None:
+        domain = domain.lower()
+        for tenant in self.tenants.values():
+            if domain in tenant.domains:
+                return tenant
+        return None
