@@ -20,10 +20,18 @@ import click
 from . import __version__
 from .catalog import CatalogError, RenderError, compile_catalog, load_catalog
 from .catalog.check import check_catalog
+from .catalog.importers import (
+    DirectoryImportError,
+    diff_users,
+    parse_catalog_csv,
+    parse_directory,
+    to_catalog_csv,
+)
 from .defaults import MODES, Mode
 from .engine import Options, Result, rewrite, rewritten_message
 from .mime.headers import parse_header_block
 from .service import Lookup, SignatureService, embedded_store
+from .store.redis_store import RedisPublisher, connect
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,12 +106,10 @@ def _service(catalog_dir: Path | None) -> SignatureService:
 
 
 def _redis(url: str) -> Any:
-    from .store.redis_store import connect  # imported late: only these commands need redis
-
     client = connect(url)
     try:
         client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "unreachable"
+    except Exception as exc:
         raise ServiceUnavailable(f"Redis at {url} is unreachable: {exc}") from exc
     return client
 
@@ -287,8 +293,6 @@ def publish(directory: Path | None, redis_url: str) -> None:
     Example:
       sigfilter publish /etc/sigfilter/catalog --redis redis://127.0.0.1:6379/0
     """
-    from .store.redis_store import RedisPublisher
-
     cat = _load(directory)
     problems, summary = check_catalog(cat, render=False)
     if problems:
@@ -306,7 +310,7 @@ def publish(directory: Path | None, redis_url: str) -> None:
     rendered = time.monotonic()
     try:
         version = RedisPublisher(client).publish(records, {"catalog": str(cat.root)})
-    except Exception as exc:  # noqa: BLE001 - any Redis failure: nothing was switched
+    except Exception as exc:
         raise ServiceUnavailable(f"publishing to {redis_url} failed: {exc}") from exc
     done = time.monotonic()
     click.echo(
@@ -337,14 +341,6 @@ def users_import(file: Path, tenant: str, catalog_dir: Path | None, dry_run: boo
     Example:
       sigfilter users import ~/Downloads/users.csv --tenant example.com
     """
-    from .catalog.importers import (
-        DirectoryImportError,
-        diff_users,
-        parse_catalog_csv,
-        parse_directory,
-        to_catalog_csv,
-    )
-
     root = catalog_dir or _default_catalog()
     folder = root / "tenants" / tenant
     if not folder.is_dir():
@@ -463,8 +459,6 @@ def cache_stats(redis_url: str) -> None:
     Example:
       sigfilter cache stats --redis redis://127.0.0.1:6379/0
     """
-    from .store.redis_store import RedisPublisher
-
     status = RedisPublisher(_redis(redis_url)).status()
     for key, value in sorted(status.items()):
         click.echo(f"{key}: {value}")
@@ -480,8 +474,6 @@ def cache_flush(redis_url: str, yes: bool) -> None:
     Example:
       sigfilter cache flush --redis redis://127.0.0.1:6379/0 --yes
     """
-    from .store.redis_store import RedisPublisher
-
     if not yes:
         click.confirm(f"Remove all sigfilter keys from {redis_url}?", abort=True)
     removed = RedisPublisher(_redis(redis_url)).flush()

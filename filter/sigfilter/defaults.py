@@ -11,3 +11,13 @@ MODES: tuple[Mode, ...] = ("marker", "mobile", "full")
 PROCESSED_HEADER = "X-Sigfilter-Processed"
 DEFAULT_MARKER = "{EMAILSIGNATURE}"
 DEFAULT_MAX_SIZE = 50 * 1024 * 1024  # bytes; larger messages pass unchanged
+
+# The serving layer (Redis) and the in-process cache in front of it.
+REDIS_PREFIX = "sigfilter"
+REDIS_TIMEOUT = 0.2  # seconds; a lookup waits at most about this long for Redis
+REDIS_KEEP_VERSIONS = 2  # the current version and the one before, for readers in flight
+PUBLISH_BATCH = 1000  # records per pipeline round trip
+CACHE_TTL = 20 * 60.0  # seconds an in-process answer is fresh
+CACHE_MAX_ENTRIES = 100_000
+LISTENER_BACKOFF_MIN = 0.1  # seconds between reconnects of the version listener …
+LISTENER_BACKOFF_MAX = 2.0  # … doubling up to this

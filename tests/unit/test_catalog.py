@@ -10,8 +10,8 @@ import pytest
 
 from sigfilter.catalog import (
     CatalogError,
-    RenderError,
     Renderer,
+    RenderError,
     compile_catalog,
     load_catalog,
     resolve,
@@ -232,7 +232,7 @@ def test_missing_default_template_set(cat_dir: Path) -> None:
 def test_duplicate_domain_across_tenants(cat_dir: Path) -> None:
     other = cat_dir / "tenants" / "other"
     shutil.copytree(tenant_dir(cat_dir), other)
-    with pytest.raises(CatalogError, match="domain example.com also belongs to"):
+    with pytest.raises(CatalogError, match=r"domain example\.com also belongs to"):
         load_catalog(cat_dir)
 
 

@@ -3,7 +3,7 @@
 from .compiled import Resolution, TenantRecord, UserRecord, compile_catalog, resolve
 from .load import CatalogError, load_catalog
 from .model import Catalog, Tenant
-from .render import RenderError, Renderer
+from .render import Renderer, RenderError
 
 __all__ = [
     "Catalog",

@@ -9,7 +9,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from .fields import FIELD_NAMES
 from .model import Catalog, Source, Tenant
-from .render import RenderError, Renderer
+from .render import Renderer, RenderError
 
 _TAG = re.compile(r"{{.*?}}|{%.*?%}", re.S)
 _DUNDER = re.compile(r"__\w+__|\.mro\b|\bself\b|\bcycler\b|\bjoiner\b|\bnamespace\b|\blipsum\b")

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 
-class StoreUnavailable(Exception):  # noqa: N818 - reads better at the call sites
+class StoreUnavailable(Exception):
     """The backend could not answer (timeout, connection refused, …)."""
 
 
