@@ -15,8 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import TenantRecord, UserRecord, compile_catalog, load_catalog, resolve
+from .defaults import CACHE_TTL, REDIS_TIMEOUT
 from .signature import Signature
 from .store.base import MemoryStore, RecordStore, StoreUnavailable
+from .store.cache import CachedStore
+from .store.redis_store import RedisStore, VersionListener, connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +69,16 @@ def embedded_store(catalog_dir: Path) -> MemoryStore:
     store = MemoryStore()
     store.replace(compile_catalog(load_catalog(catalog_dir)))
     return store
+
+
+def redis_service(
+    url: str, ttl: float = CACHE_TTL, timeout: float = REDIS_TIMEOUT
+) -> tuple[SignatureService, CachedStore, VersionListener]:
+    """The fleet mode: Redis behind the in-process cache, dropped on each new version.
+
+    The caller starts and stops the listener.
+    """
+    client = connect(url, timeout)
+    cached = CachedStore(RedisStore(client), ttl=ttl)
+    listener = VersionListener(connect(url, timeout), cached.invalidate)
+    return SignatureService(cached), cached, listener

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -69,6 +70,8 @@ class RedisPublisher:
 
     def publish(self, records: Mapping[str, bytes], meta: Mapping[str, str]) -> int:
         """Write a new version, switch to it, announce it; return its number."""
+        # Seeded from the clock, so numbers keep rising even if Redis lost its data.
+        self.client.set(f"{self.prefix}:next", int(time.time() * 1000), nx=True)
         version = int(self.client.incr(f"{self.prefix}:next"))
         base = f"{self.prefix}:v{version}:"
         items = list(records.items())
