@@ -111,6 +111,8 @@ def _rewrite(raw: bytes, signature: Signature, opts: Options) -> Result:
     headers = parse_header_block(raw)
     if headers.defects:
         raise Skip("malformed", "header block: " + ", ".join(sorted(set(headers.defects))))
+    if not headers.closed:
+        raise Skip("malformed", "no empty line ends the header block")
     check_headers(headers)
     root = scan(raw)
     check_structure(root)

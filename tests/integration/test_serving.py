@@ -52,6 +52,15 @@ class Reader:
     def __init__(self, url: str, ttl: float = 1200.0) -> None:
         self.service, self.cache, self.listener = redis_service(url, ttl=ttl)
         self.listener.start()
+        # Ready once the listener has subscribed and passed on the current version.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if self.listener.connected.is_set() and (
+                self.cache.stats()["invalidations"] >= 1
+                or RedisStore(connect(url)).version() is None
+            ):
+                break
+            time.sleep(0.01)
 
     def title_seen(self) -> str:
         found = self.service.lookup(AVERY, ["jane@customer.example"])

@@ -28,6 +28,7 @@ class HeaderBlock:
     fields: tuple[HeaderField, ...]
     end: int  # offset just after the blank line that ends the block (= body start)
     defects: tuple[str, ...]
+    closed: bool = True  # False: no blank line, the block ran to the end of the data
 
     def get(self, name: str) -> HeaderField | None:
         """The first field called ``name`` (case-insensitive)."""
@@ -99,7 +100,7 @@ def parse_header_block(data: bytes, start: int = 0, limit: int | None = None) ->
                 cur_parts = [content[colon + 1 :]]
         pos = nxt
     flush(end)
-    return HeaderBlock(tuple(fields), end, tuple(defects))
+    return HeaderBlock(tuple(fields), end, tuple(defects), closed=False)
 
 
 @dataclass(frozen=True, slots=True)

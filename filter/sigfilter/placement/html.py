@@ -348,9 +348,14 @@ def find_end(doc: HtmlSource) -> Spot:
     return Spot(Kind.END, end, end, "eof")
 
 
+_OURS = re.compile(
+    re.escape(OUR_COMMENT) + r"|class=[\"']?[^\"'>]*\b" + re.escape(OUR_CLASS) + r"\b", re.I
+)
+
+
 def has_our_signature(source: str, limit: int) -> bool:
-    head = source[:limit]
-    return OUR_COMMENT in head or OUR_CLASS in head
+    """Our comment or our class attribute in the new text (not the quoted thread)."""
+    return _OURS.search(source, 0, limit) is not None
 
 
 def html_spots(source: str, marker: str) -> Spots:
