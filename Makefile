@@ -47,6 +47,7 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_engine.py
+	$(BIN)/python tests/bench/bench_serving.py
 
 clean:
 	rm -rf $(VENV) run build *.egg-info filter/*.egg-info
