@@ -7,6 +7,7 @@ unreadable, 69 Redis unavailable, 73 cannot write an output file.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -27,10 +28,12 @@ from .catalog.importers import (
     parse_directory,
     to_catalog_csv,
 )
+from .config import ConfigError, load_config
 from .defaults import MODES, Mode
-from .engine import Options, Result, rewrite, rewritten_message
+from .engine import Result, rewrite, rewritten_message, tenant_options
+from .milter import MilterSettings, run
 from .mime.headers import parse_header_block
-from .service import Lookup, SignatureService, embedded_store
+from .service import Lookup, SignatureService, embedded_store, redis_service
 from .store.redis_store import RedisPublisher, connect
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -242,9 +245,7 @@ def _write(output: Path | None, data: bytes) -> None:
 def _preview_result(found: Lookup, raw: bytes, mode: Mode | None) -> Result:
     if found.signature is None or found.tenant is None:
         return Result("skipped", found.reason, found.detail)
-    t = found.tenant
-    opts = Options(mode=mode or t.mode, marker=t.marker, plain_to_html=t.plain_to_html)  # type: ignore[arg-type]
-    return rewrite(raw, found.signature, opts)
+    return rewrite(raw, found.signature, tenant_options(found.tenant, mode=mode))
 
 
 # -- catalog ---------------------------------------------------------------------------
@@ -478,3 +479,65 @@ def cache_flush(redis_url: str, yes: bool) -> None:
         click.confirm(f"Remove all sigfilter keys from {redis_url}?", abort=True)
     removed = RedisPublisher(_redis(redis_url)).flush()
     click.echo(f"removed {removed} keys")
+
+
+# -- milter ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="TOML configuration file (flags override it).",
+)
+@click.option("--socket", help="Where Postfix connects: unix:PATH or inet:HOST:PORT.")
+@click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False, exists=True),
+              help="Serve straight from this catalog directory (no Redis).")  # fmt: skip
+@click.option(
+    "--redis", "redis_url", metavar="URL", help="Serve what `sigfilter publish` wrote to Redis."
+)
+@click.option("--max-size", type=int, help="Messages larger than this many bytes pass unchanged.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+def milter(
+    config_file: Path | None,
+    socket: str | None,
+    catalog_dir: str | None,
+    redis_url: str | None,
+    max_size: int | None,
+    log_level: str | None,
+) -> None:
+    """Run the milter that signs mail for Postfix (until SIGTERM).
+
+    Works with no config file at all: --socket and --catalog (or --redis) suffice.
+    Point Postfix at it with smtpd_milters = the same socket.
+
+    \b
+    Example:
+      sigfilter milter --socket unix:/run/sigfilter/milter.sock --catalog /etc/sigfilter/catalog
+    """
+    try:
+        conf = load_config(config_file).merged(
+            socket=socket,
+            catalog=catalog_dir,
+            redis=redis_url,
+            max_size=max_size,
+            log_level=log_level,
+        )
+        conf.validate(str(config_file or "flags"))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    logging.basicConfig(level=conf.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    listener = None
+    if conf.redis:
+        service, _, listener = redis_service(conf.redis, conf.cache_ttl, conf.redis_timeout)
+        listener.start()
+    else:
+        service = _service(Path(conf.catalog))
+    source = f"redis {conf.redis}" if conf.redis else f"catalog {conf.catalog}"
+    click.echo(f"sigfilter milter on {conf.socket} ({source})", err=True)
+    try:
+        run(service, conf.socket, MilterSettings(max_size=conf.max_size))
+    finally:
+        if listener is not None:
+            listener.stop()

@@ -11,7 +11,7 @@ import hashlib
 import html as htmllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from .defaults import DEFAULT_MARKER, DEFAULT_MAX_SIZE, MODES, PROCESSED_HEADER, Mode
 from .mime import codec
@@ -77,6 +77,30 @@ class Result:
     @property
     def signed(self) -> bool:
         return self.action == "signed"
+
+
+def tenant_options(
+    tenant: TenantLike, max_size: int = DEFAULT_MAX_SIZE, mode: str | None = None
+) -> Options:
+    """Engine options from a tenant's settings (``mode`` overrides, for previews)."""
+    chosen = mode or tenant.mode
+    if chosen not in MODES:
+        raise ValueError(f"unknown mode {chosen!r}")
+    return Options(
+        mode=chosen,
+        marker=tenant.marker,
+        plain_to_html=tenant.plain_to_html,
+        max_size=max_size,
+    )
+
+
+class TenantLike(Protocol):
+    @property
+    def mode(self) -> str: ...
+    @property
+    def marker(self) -> str: ...
+    @property
+    def plain_to_html(self) -> bool: ...
 
 
 def rewrite(raw: bytes, signature: Signature, options: Options | None = None) -> Result:

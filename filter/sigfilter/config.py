@@ -1,0 +1,76 @@
+"""The milter's configuration: one TOML file, defaults in defaults.py, flags override.
+
+[milter]
+socket = "unix:/run/sigfilter/milter.sock"   # or inet:127.0.0.1:8894
+catalog = "/etc/sigfilter/catalog"           # the embedded mode (no Redis)
+redis = "redis://127.0.0.1:6379/0"           # optional: serve what `publish` wrote
+max_size = 52428800                          # bytes; larger messages pass unchanged
+cache_ttl = 1200                             # seconds
+redis_timeout = 0.2                          # seconds
+log_level = "info"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .defaults import CACHE_TTL, DEFAULT_MAX_SIZE, REDIS_TIMEOUT
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(ValueError):
+    """The configuration is wrong; the message names the file and the setting."""
+
+
+@dataclass(frozen=True)
+class MilterConfig:
+    socket: str = ""
+    catalog: str = ""
+    redis: str = ""
+    max_size: int = DEFAULT_MAX_SIZE
+    cache_ttl: float = CACHE_TTL
+    redis_timeout: float = REDIS_TIMEOUT
+    log_level: str = "info"
+
+    def merged(self, **overrides: Any) -> MilterConfig:
+        return replace(self, **{k: v for k, v in overrides.items() if v not in (None, "")})
+
+    def validate(self, where: str = "configuration") -> MilterConfig:
+        if not self.socket:
+            raise ConfigError(f"{where}: no socket (set milter.socket or pass --socket)")
+        if not (self.catalog or self.redis):
+            raise ConfigError(f"{where}: set a catalog directory or a Redis URL")
+        if self.catalog and not Path(self.catalog).is_dir():
+            raise ConfigError(f"{where}: catalog {self.catalog} is not a directory")
+        if self.max_size <= 0 or self.cache_ttl <= 0 or self.redis_timeout <= 0:
+            raise ConfigError(f"{where}: max_size, cache_ttl and redis_timeout must be positive")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"{where}: log_level must be one of {', '.join(LOG_LEVELS)}")
+        return self
+
+
+def load_config(path: Path | None) -> MilterConfig:
+    if path is None:
+        return MilterConfig()
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    section = data.get("milter", {})
+    known = {f.name: f.type for f in fields(MilterConfig)}
+    unknown = sorted(set(section) - set(known)) + sorted(set(data) - {"milter"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s): {', '.join(unknown)}")
+    defaults = MilterConfig()
+    values: dict[str, Any] = {}
+    for key, given in section.items():
+        expected = type(getattr(defaults, key))
+        value = float(given) if expected is float and isinstance(given, int) else given
+        if not isinstance(value, expected):
+            raise ConfigError(f"{path}: milter.{key} must be a {expected.__name__}")
+        values[key] = value
+    return MilterConfig(**values)

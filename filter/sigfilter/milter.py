@@ -1,0 +1,221 @@
+"""The pymilter glue: collect what the engine needs, decide as early as possible.
+
+Only envfrom, envrcpt, header, eoh, body and eom are negotiated (connect, helo, data
+and unknown are switched off at negotiation). Any error passes the message on
+unchanged: one log line with the queue id and the reason, and a count.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import Milter  # type: ignore[import-untyped]
+
+from .defaults import DEFAULT_MAX_SIZE, PROCESSED_HEADER
+from .engine import Result, rewrite, tenant_options
+from .mime.headers import parse_header_block
+from .service import SignatureService
+from .skips import Skip, check_headers
+from .store.base import StoreUnavailable
+
+log = logging.getLogger("sigfilter.milter")
+
+# pymilter is untyped: its return codes, typed once here.
+CONTINUE: int = Milter.CONTINUE
+ACCEPT: int = Milter.ACCEPT
+
+_SIGNED_TYPES = (b"multipart/signed", b"multipart/encrypted", b"application/pkcs7-mime",
+                 b"application/x-pkcs7-mime")  # fmt: skip
+
+
+@dataclass
+class MilterSettings:
+    max_size: int = DEFAULT_MAX_SIZE
+
+
+class Counts:
+    """Messages by outcome and reason (exported as metrics in a later issue)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_reason: Counter[str] = Counter()
+
+    def add(self, action: str, reason: str) -> None:
+        with self._lock:
+            self.by_reason[f"{action}:{reason}"] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.by_reason)
+
+
+COUNTS = Counts()
+
+
+class SigfilterMilter(Milter.Base):  # type: ignore[misc]
+    """One SMTP connection; several messages may pass through it."""
+
+    service: SignatureService
+    settings = MilterSettings()
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sender = ""
+        self.recipients: list[str] = []
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.started = time.monotonic()
+
+    # -- callbacks ---------------------------------------------------------------------
+
+    def envfrom(self, mailfrom: str, *params: str) -> int:
+        self._reset()
+        self.sender = mailfrom.strip().strip("<>")
+        try:
+            tenant = self.service.tenant_for(self.sender) if self.sender else None
+        except StoreUnavailable:
+            return CONTINUE  # decided at the end, from the cache if it can
+        if tenant is None:
+            return self._pass("unknown-sender")
+        return CONTINUE
+
+    @Milter.noreply  # type: ignore[untyped-decorator]
+    def envrcpt(self, to: str, *params: str) -> int:
+        self.recipients.append(to.strip().strip("<>"))
+        return CONTINUE
+
+    @Milter.decode("bytes")  # type: ignore[untyped-decorator]
+    def header(self, name: bytes | str, value: bytes | str) -> int:
+        field = name.encode() if isinstance(name, str) else name
+        raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+        self.headers.append((field, raw))
+        lower = field.lower()
+        if lower == PROCESSED_HEADER.lower().encode():
+            return self._pass("loop")
+        if lower == b"content-type" and raw.strip().lower().startswith(_SIGNED_TYPES):
+            return self._pass("signed-or-encrypted")
+        return CONTINUE
+
+    def eoh(self) -> int:
+        try:
+            check_headers(parse_header_block(self._header_block()))
+        except Skip as skip:
+            return self._pass(skip.reason)
+        return CONTINUE
+
+    def body(self, chunk: bytes) -> int:
+        self.size += len(chunk)
+        if self.size > self.settings.max_size:
+            return self._pass("too-large")
+        self.chunks.append(chunk)
+        return CONTINUE
+
+    def eom(self) -> int:
+        try:
+            return self._sign()
+        except Exception as exc:
+            log.exception(
+                "queue_id=%s action=error reason=%s", self._queue_id(), type(exc).__name__
+            )
+            COUNTS.add("error", type(exc).__name__)
+            return ACCEPT
+
+    def abort(self) -> int:
+        self._reset()
+        return CONTINUE
+
+    # -- the work --------------------------------------------------------------------------
+
+    def _header_block(self) -> bytes:
+        lines = (
+            name + b": " + value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            for name, value in self.headers
+        )
+        return b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+
+    def _sign(self) -> int:
+        found = self.service.lookup(self.sender, self.recipients)
+        if found.signature is None or found.tenant is None:
+            return self._pass(found.reason)
+        raw = self._header_block() + b"".join(self.chunks)
+        result = rewrite(raw, found.signature, tenant_options(found.tenant, self.settings.max_size))
+        if not result.signed or result.body is None:
+            return self._pass(result.reason, result.detail)
+        self._apply(result)
+        self._log("signed", result.reason, placement=result.placement, rule=found.rule,
+                  bytes_in=len(raw), bytes_out=len(result.body))  # fmt: skip
+        return ACCEPT
+
+    def _apply(self, result: Result) -> None:
+        for edit in result.header_edits:
+            if edit.index == 0:
+                self.addheader(edit.name, edit.value or "")
+            else:
+                self.chgheader(edit.name, edit.index, edit.value or "")
+        self.addheader(PROCESSED_HEADER, "1")
+        body = result.body or b""
+        for start in range(0, max(len(body), 1), 65535):
+            self.replacebody(body[start : start + 65535])
+
+    # -- decisions and logging ----------------------------------------------------------
+
+    def _pass(self, reason: str, detail: str = "") -> int:
+        self._log("skipped", reason, detail=detail)
+        return ACCEPT
+
+    def _queue_id(self) -> str:
+        try:
+            return str(self.getsymval("i") or "-")
+        except Exception:  # noqa: BLE001 - no context outside a real connection
+            return "-"
+
+    def _log(self, action: str, reason: str, **fields: Any) -> None:
+        COUNTS.add(action, reason)
+        domain = self.sender.rpartition("@")[2] or "-"
+        extra = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
+        ms = (time.monotonic() - self.started) * 1000
+        log.info("queue_id=%s action=%s reason=%s sender_domain=%s ms=%.1f %s",
+                 self._queue_id(), action, reason, domain, ms, extra)  # fmt: skip
+
+
+def milter_socket(spec: str) -> str:
+    """Postfix's spelling (``inet:HOST:PORT``, ``unix:PATH``) → pymilter's."""
+    kind, _, rest = spec.partition(":")
+    if kind == "inet":
+        host, _, port = rest.rpartition(":")
+        if not port.isdigit():
+            raise ValueError(f"not an inet socket: {spec!r} (want inet:HOST:PORT)")
+        return f"inet:{port}@{host or '127.0.0.1'}"
+    if kind in ("unix", "local") and rest:
+        return f"unix:{rest}"
+    raise ValueError(f"not a milter socket: {spec!r} (want unix:PATH or inet:HOST:PORT)")
+
+
+def run(
+    service: SignatureService, socket: str, settings: MilterSettings, timeout: int = 600
+) -> None:
+    """Serve until SIGTERM/SIGINT (libmilter finishes the messages in flight)."""
+    SigfilterMilter.service = service
+    SigfilterMilter.settings = settings
+    Milter.factory = SigfilterMilter
+    Milter.set_flags(Milter.CHGBODY | Milter.CHGHDRS | Milter.ADDHDRS)
+    Milter.runmilter("sigfilter", milter_socket(socket), timeout)
+
+
+def negotiated_callbacks() -> Iterable[str]:
+    """The callbacks this milter asks the MTA for (the rest are skipped)."""
+    mask = SigfilterMilter.protocol_mask()
+    names = {"connect": Milter.P_NOCONNECT, "hello": Milter.P_NOHELO, "data": Milter.P_NODATA,
+             "unknown": Milter.P_NOUNKNOWN, "envfrom": Milter.P_NOMAIL, "envrcpt": Milter.P_NORCPT,
+             "header": Milter.P_NOHDRS, "eoh": Milter.P_NOEOH, "body": Milter.P_NOBODY}  # fmt: skip
+    # The mask holds the P_NO* bits *not* to skip, i.e. the callbacks we implement.
+    return [name for name, bit in names.items() if mask & bit]
