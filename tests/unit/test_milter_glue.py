@@ -1,0 +1,159 @@
+"""The milter callbacks driven directly (no MTA): decisions and the actions they take."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sigfilter.milter import (
+    ACCEPT,
+    CONTINUE,
+    MilterSettings,
+    SigfilterMilter,
+    milter_socket,
+    negotiated_callbacks,
+)
+from sigfilter.service import SignatureService, embedded_store
+
+CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+
+
+class Recorder(SigfilterMilter):
+    """Records the actions the milter asks the MTA for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._protocol = 0  # what negotiation would set; @noreply callbacks read it
+        self.actions: list[tuple[str, object, ...]] = []  # type: ignore[misc]
+
+    def replacebody(self, body: bytes) -> None:
+        self.actions.append(("replacebody", body))
+
+    def chgheader(self, name: str, idx: int, value: str) -> None:
+        self.actions.append(("chgheader", name, idx, value))
+
+    def addheader(self, name: str, value: str, idx: int = -1) -> None:
+        self.actions.append(("addheader", name, value))
+
+    def getsymval(self, sym: str) -> str:
+        return "4ABCDEF" if sym == "i" else ""
+
+
+@pytest.fixture(autouse=True)
+def service() -> None:
+    SigfilterMilter.service = SignatureService(embedded_store(CATALOG))
+    SigfilterMilter.settings = MilterSettings(max_size=10_000)
+
+
+def feed(m: Recorder, sender: str, headers: list[tuple[str, str]], body: bytes) -> list[int]:
+    codes = [m.envfrom(f"<{sender}>"), m.envrcpt("<jane@customer.example>")]
+    for name, value in headers:
+        codes.append(m.header(name.encode(), value.encode()))
+        if codes[-1] != CONTINUE:
+            return codes
+    codes.append(m.eoh())
+    if codes[-1] != CONTINUE:
+        return codes
+    for start in range(0, len(body), 7):  # odd chunking on purpose
+        codes.append(m.body(body[start : start + 7]))
+        if codes[-1] != CONTINUE:
+            return codes
+    codes.append(m.eom())
+    return codes
+
+
+PLAIN = [("From", "Avery Quill <avery.quill@example.com>"), ("To", "jane@customer.example"),
+         ("Subject", "late"), ("Content-Type", "text/plain; charset=us-ascii")]  # fmt: skip
+BODY = b"Running late.\r\n\r\nSent from my iPhone\r\n"
+
+
+def test_signs_and_marks_processed() -> None:
+    m = Recorder()
+    codes = feed(m, "avery.quill@example.com", PLAIN, BODY)
+    assert codes[-1] == ACCEPT and all(c == CONTINUE for c in codes[:-1])
+    body = b"".join(a[1] for a in m.actions if a[0] == "replacebody")  # type: ignore[misc]
+    assert b"Sent from my iPhone" not in body and b"Avery Quill" in body
+    assert ("addheader", "X-Sigfilter-Processed", "1") in m.actions
+
+
+def test_unknown_sender_is_accepted_at_mail_from() -> None:
+    m = Recorder()
+    assert m.envfrom("<someone@elsewhere.example>") == ACCEPT
+    assert m.actions == []
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Sigfilter-Processed", "1"),
+        ("Content-Type", 'multipart/signed; protocol="application/pkcs7-signature"; boundary=x'),
+        ("Content-Type", "application/pkcs7-mime; smime-type=enveloped-data"),
+    ],
+)
+def test_decided_at_the_header(header: str, value: str) -> None:
+    m = Recorder()
+    codes = feed(m, "avery.quill@example.com", [*PLAIN[:3], (header, value)], BODY)
+    assert codes[-1] == ACCEPT and len(codes) == 6  # envfrom, envrcpt, 4 headers; no body read
+    assert m.actions == []
+
+
+def test_auto_reply_decided_at_end_of_headers() -> None:
+    m = Recorder()
+    codes = feed(m, "avery.quill@example.com", [*PLAIN, ("Auto-Submitted", "auto-replied")], BODY)
+    assert codes[-1] == ACCEPT and m.actions == []
+    assert len(codes) == 2 + 5 + 1  # ended at eoh
+
+
+def test_too_large_passes_unchanged() -> None:
+    m = Recorder()
+    codes = feed(m, "avery.quill@example.com", PLAIN, b"x" * 20_000)
+    assert codes[-1] == ACCEPT and m.actions == []
+
+
+def test_engine_error_passes_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("sigfilter.milter.rewrite", broken)
+    m = Recorder()
+    assert feed(m, "avery.quill@example.com", PLAIN, BODY)[-1] == ACCEPT
+    assert m.actions == []
+
+
+def test_only_needed_callbacks_are_negotiated() -> None:
+    assert sorted(negotiated_callbacks()) == ["body", "envfrom", "envrcpt", "eoh", "header"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [("unix:/run/s.sock", "unix:/run/s.sock"), ("inet:127.0.0.1:8894", "inet:8894@127.0.0.1")],
+)
+def test_socket_spelling(spec: str, expected: str) -> None:
+    assert milter_socket(spec) == expected
+
+
+def test_bad_socket_spelling() -> None:
+    with pytest.raises(ValueError, match="want unix:PATH or inet:HOST:PORT"):
+        milter_socket("tcp:1234")
+
+
+def test_single_part_charset_change_uses_chgheader(tmp_path: Path) -> None:
+    import shutil
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(CATALOG, cat)
+    tpl = cat / "tenants" / "example.com" / "templates" / "default" / "default.txt"
+    tpl.write_text("-- \n{{ display_name }} \u00b7 {{ job_title }}\n")
+    SigfilterMilter.service = SignatureService(embedded_store(cat))
+    m = Recorder()
+    headers = [
+        *PLAIN[:3],
+        ("Content-Type", "text/plain; charset=us-ascii"),
+        ("Content-Transfer-Encoding", "7bit"),
+    ]
+    assert feed(m, "avery.quill@example.com", headers, b"Hello\r\n")[-1] == ACCEPT
+    assert ("chgheader", "Content-Type", 1, "text/plain; charset=utf-8") in m.actions
+    assert ("chgheader", "Content-Transfer-Encoding", 1, "quoted-printable") in m.actions
+    body = b"".join(a[1] for a in m.actions if a[0] == "replacebody")  # type: ignore[misc]
+    assert body.startswith(b"Hello\r\n") and b"Avery Quill =C2=B7 Head of Mail Flow" in body
