@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -139,8 +140,6 @@ def test_bad_socket_spelling() -> None:
 
 
 def test_single_part_charset_change_uses_chgheader(tmp_path: Path) -> None:
-    import shutil
-
     cat = tmp_path / "catalog"
     shutil.copytree(CATALOG, cat)
     tpl = cat / "tenants" / "example.com" / "templates" / "default" / "default.txt"
