@@ -21,3 +21,6 @@ CACHE_TTL = 20 * 60.0  # seconds an in-process answer is fresh
 CACHE_MAX_ENTRIES = 100_000
 LISTENER_BACKOFF_MIN = 0.1  # seconds between reconnects of the version listener …
 LISTENER_BACKOFF_MAX = 2.0  # … doubling up to this
+REDIS_HEALTH_CHECK_INTERVAL = 30  # seconds idle before a pooled connection is PINGed first
+LISTENER_POLL = 0.2  # seconds the version listener waits per poll; bounds how fast stop() is
+CACHE_RETRY_AFTER = 1.0  # seconds the cache stops asking a backend that just failed

@@ -8,6 +8,7 @@ unchanged: one log line with the queue id and the reason, and a count.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -208,6 +209,9 @@ def run(
     SigfilterMilter.settings = settings
     Milter.factory = SigfilterMilter
     Milter.set_flags(Milter.CHGBODY | Milter.CHGHDRS | Milter.ADDHDRS)
+    # The socket file is world-writable: the directory that holds it (e.g. /run/sigfilter,
+    # group postfix, mode 0750) is what keeps other users out.
+    os.umask(0o000)
     Milter.runmilter("sigfilter", milter_socket(socket), timeout)
 
 

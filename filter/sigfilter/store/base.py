@@ -1,4 +1,9 @@
-"""The record store interface, and the in-process store used without Redis."""
+"""The record store interface, and the in-process store used without Redis.
+
+Records are opaque bytes under string keys; a store serves one published version at a
+time. Callers tell "no such record" (``None``) apart from "could not ask"
+(:class:`StoreUnavailable`): only the second may be answered from a stale cache.
+"""
 
 from __future__ import annotations
 
@@ -8,33 +13,43 @@ from typing import Protocol
 
 
 class StoreUnavailable(Exception):
-    """The backend could not answer (timeout, connection refused, …)."""
+    """The backend could not answer (timeout, connection refused, nothing published, …)."""
 
 
 class RecordStore(Protocol):
     def version(self) -> int | None:
-        """The version being served; None if nothing was ever published."""
+        """The version being served; None if nothing was ever published.
+
+        May raise StoreUnavailable when the backend has to be asked.
+        """
+        ...
 
     def get(self, key: str) -> bytes | None:
-        """The record, or None if the current version has no such key."""
+        """The record in the current version, or None if it has no such key.
+
+        Raises StoreUnavailable when the backend cannot answer.
+        """
+        ...
 
 
 class MemoryStore:
     """Records held in this process (the embedded no-Redis mode, and tests)."""
 
     def __init__(self) -> None:
-        self._records: Mapping[str, bytes] = {}
-        self._version: int | None = None
-        self._lock = threading.Lock()
+        # One tuple, swapped whole: a reader sees one version or the other, never a mix.
+        self._state: tuple[int | None, Mapping[str, bytes]] = (None, {})
+        self._lock = threading.Lock()  # two replaces must not get the same number
 
     def replace(self, records: Mapping[str, bytes]) -> int:
-        with self._lock:  # swap the whole mapping: readers see one version or the other
-            self._records = dict(records)
-            self._version = (self._version or 0) + 1
-            return self._version
+        """Serve ``records`` as the next version; return its number (1, 2, …)."""
+        snapshot = dict(records)
+        with self._lock:
+            version = (self._state[0] or 0) + 1
+            self._state = (version, snapshot)
+        return version
 
     def version(self) -> int | None:
-        return self._version
+        return self._state[0]
 
     def get(self, key: str) -> bytes | None:
-        return self._records.get(key)
+        return self._state[1].get(key)

@@ -1,0 +1,5 @@
+"""``python -m sigfilter`` is the ``sigfilter`` command."""
+
+from .cli import main
+
+main()

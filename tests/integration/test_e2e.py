@@ -1,0 +1,152 @@
+"""End to end: smtplib → real Postfix → real milter → Postfix smtp client → aiosmtpd sink.
+
+Every server is started by the fixture and stopped by it, on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from milterctl import MilterProcess
+from postfixctl import PostfixInstance
+from sigfilter.engine import rewrite, tenant_options
+from sigfilter.mime.headers import parse_header_block
+from sigfilter.service import SignatureService, embedded_store
+from sink import Sink, free_port
+from support import CORPUS, MESSAGES, decoded_leaves, to_crlf
+
+CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+AVERY = "avery.quill@example.com"
+OTHER = "someone@not-in-catalog.example"  # a domain Postfix relays but no tenant signs
+
+
+@dataclass
+class Stack:
+    postfix: PostfixInstance
+    milter: MilterProcess
+    sink: Sink
+
+    def send(self, raw: bytes, sender: str = AVERY, rcpt: str = "jane@customer.example") -> bytes:
+        """Send one message and return the bytes the sink received."""
+        before = len(self.sink.messages)
+        with smtplib.SMTP("127.0.0.1", self.postfix.smtpd_port, timeout=30) as client:
+            client.sendmail(sender, [rcpt], raw)
+        assert self.sink.wait_for(before + 1, timeout=30), self.postfix.log_text()[-3000:]
+        return self.sink.messages[before][2]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    work = Path(tempfile.mkdtemp(prefix="sigfilter-e2e-"))
+    work.chmod(0o755)
+    sink = Sink()
+    sink.start()
+    milter = MilterProcess(work / "milter", CATALOG)
+    milter.start()
+    postfix = PostfixInstance(
+        work / "postfix",
+        smtpd_port=free_port(),
+        sink_port=sink.port,
+        milter=milter.postfix_spec,
+        tenant_domains={
+            "example.com": f"127.0.0.1:{sink.port}",
+            "not-in-catalog.example": f"127.0.0.1:{sink.port}",
+        },
+    )
+    try:
+        postfix.start()
+        yield Stack(postfix, milter, sink)
+    finally:
+        postfix.stop()
+        milter.stop(kill=True)
+        sink.stop()
+
+
+def body_of(raw: bytes) -> bytes:
+    return raw[parse_header_block(raw).end :]
+
+
+def header_names(raw: bytes) -> list[str]:
+    return [f.name for f in parse_header_block(raw).fields]
+
+
+def message(name: str) -> bytes:
+    return to_crlf((MESSAGES / name).read_bytes())
+
+
+def test_new_mail_is_signed(stack: Stack) -> None:
+    raw = message("c24_generic_html-base64.eml")
+    got = stack.send(raw)
+    texts = decoded_leaves(got)
+    assert "sigfilter-signature" in texts["html"] and "Avery Quill" in texts["plain"]
+    assert "x-sigfilter-processed" in header_names(got)
+
+
+def test_iphone_reply_footer_replaced(stack: Stack) -> None:
+    got = stack.send(message("c11_iphone_reply-footer.eml"))
+    texts = decoded_leaves(got)
+    for text in texts.values():
+        new = text[: text.index("On Sep 1, 2025")]
+        assert "Sent from my iPhone" not in new and "Avery Quill" in new
+
+
+def test_outlook_html_reply_above_quote(stack: Stack) -> None:
+    got = stack.send(message("c04_owa_reply.eml"))
+    html = decoded_leaves(got)["html"]
+    assert html.index("sigfilter-signature") < html.index('<div id="appendonsend"')
+
+
+def test_smime_signed_arrives_byte_identical(stack: Stack) -> None:
+    raw = message("c36_applemail_skip-smime-signed.eml")
+    got = stack.send(raw)
+    assert body_of(got) == body_of(raw)
+    assert "x-sigfilter-processed" not in header_names(got)
+
+
+def test_unknown_sender_domain_arrives_unchanged(stack: Stack) -> None:
+    raw = message("c24_generic_html-base64.eml")
+    got = stack.send(raw, sender=OTHER)
+    assert body_of(got) == body_of(raw)
+
+
+def test_processed_message_is_not_signed_twice(stack: Stack) -> None:
+    raw = message("c32_gmail_skip-loop-header.eml")
+    got = stack.send(raw)
+    assert body_of(got) == body_of(raw)
+
+
+def test_sender_outside_every_tenant_is_refused(stack: Stack) -> None:
+    with smtplib.SMTP("127.0.0.1", stack.postfix.smtpd_port, timeout=30) as client:
+        with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused)):
+            client.sendmail(
+                "mallory@evil.example", ["jane@customer.example"], b"Subject: x\r\n\r\nx\r\n"
+            )
+
+
+CORPUS_SAMPLE = sorted(CORPUS.glob("d0*.eml"))
+
+
+@pytest.mark.parametrize("path", CORPUS_SAMPLE, ids=lambda p: p.name[:24])
+def test_corpus_through_the_stack(stack: Stack, path: Path) -> None:
+    raw = to_crlf(path.read_bytes())
+    if raw.startswith(b"From "):
+        raw = raw[raw.index(b"\r\n") + 2 :]  # an mbox line is not part of a message
+    if not raw.endswith(b"\r\n"):
+        raw += b"\r\n"  # SMTP DATA always ends with a line break (smtplib adds it)
+    got = stack.send(raw)
+    # The reference: the pure engine with the same catalog signature.
+    found = SignatureService(embedded_store(CATALOG)).lookup(AVERY, ["jane@customer.example"])
+    assert found.signature is not None and found.tenant is not None
+    expected = rewrite(raw, found.signature, tenant_options(found.tenant))
+    if expected.signed:
+        assert body_of(got) == expected.body
+        assert "x-sigfilter-processed" in header_names(got)
+    else:
+        assert body_of(got) == body_of(raw), expected.reason
+        assert "x-sigfilter-processed" not in header_names(got)

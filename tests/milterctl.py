@@ -1,0 +1,78 @@
+"""Run the real `sigfilter milter` in a subprocess for tests and the local stack."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+START_TIMEOUT = 15.0
+
+
+class MilterProcess:
+    def __init__(
+        self, workdir: Path, catalog: Path | None = None, redis_url: str | None = None
+    ) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        os.chmod(workdir, 0o755)  # smtpd (user postfix) must reach the socket
+        self.socket_path = workdir / "milter.sock"
+        self.catalog = catalog
+        self.redis_url = redis_url
+        self.log_path = workdir / "milter.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def postfix_spec(self) -> str:
+        return f"unix:{self.socket_path}"
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "sigfilter", "milter", "--socket", self.postfix_spec]
+        args += ["--catalog", str(self.catalog)] if self.catalog else []
+        args += ["--redis", self.redis_url] if self.redis_url else []
+        self.socket_path.unlink(missing_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"milter exited:\n{self.log_path.read_text()}")
+            if self._answers():
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(
+            f"milter did not listen on {self.socket_path}:\n{self.log_path.read_text()}"
+        )
+
+    def _answers(self) -> bool:
+        if not self.socket_path.exists():
+            return False
+        with socket.socket(socket.AF_UNIX) as s:
+            try:
+                s.connect(str(self.socket_path))
+                return True
+            except OSError:
+                return False
+
+    def stop(self, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        pgid = self.proc.pid
+        try:
+            os.killpg(pgid, signal.SIGKILL if kill else signal.SIGTERM)
+            self.proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(5)
+        self.proc = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
