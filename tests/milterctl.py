@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -55,9 +56,9 @@ class MilterProcess:
         with socket.socket(socket.AF_UNIX) as s:
             try:
                 s.connect(str(self.socket_path))
-                return True
             except OSError:
                 return False
+            return True
 
     def stop(self, kill: bool = False) -> None:
         if self.proc is None:
@@ -67,10 +68,8 @@ class MilterProcess:
             os.killpg(pgid, signal.SIGKILL if kill else signal.SIGTERM)
             self.proc.wait(10)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(5)
         self.proc = None
 

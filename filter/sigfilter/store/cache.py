@@ -1,82 +1,120 @@
 """The in-process cache in front of a record store: fast, and it outlives outages.
 
-Fresh answers (TTL, default 20 minutes) are served without asking the backend. When
-the backend is unavailable, an expired answer is still served — a signature from a few
-minutes ago is better than none — and only a key never seen raises StoreUnavailable.
-A new published version drops everything at once (``invalidate``).
+Fresh answers (TTL, default 20 minutes) are served without asking the backend, "no such
+record" answers included. When the backend is unavailable an expired answer is still
+served — a signature from a few minutes ago is better than none — and only a key never
+seen raises StoreUnavailable. After a failure the backend is left alone for a moment
+(``retry_after``), so an unreachable Redis costs one timeout per second, not one per
+lookup. A newly announced version drops everything at once (``invalidate``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from ..defaults import CACHE_MAX_ENTRIES, CACHE_TTL
+from ..defaults import CACHE_MAX_ENTRIES, CACHE_RETRY_AFTER, CACHE_TTL
 from .base import RecordStore, StoreUnavailable
 
+# Every lookup counts exactly one of the first four.
 _COUNTERS = ("hits", "misses", "stale_served", "unavailable", "invalidations")
 
 
 class CachedStore:
+    """A RecordStore in front of another; safe to share between threads."""
+
     def __init__(
         self,
         backend: RecordStore,
         ttl: float = CACHE_TTL,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = CACHE_MAX_ENTRIES,
+        retry_after: float = CACHE_RETRY_AFTER,
     ) -> None:
         self.backend = backend
         self.ttl = ttl
         self.clock = clock
-        self.max_entries = max_entries
+        self.max_entries = max(1, max_entries)
+        self.retry_after = retry_after
+        # key -> (expires at, record or None); oldest use first, for the size bound
         self._entries: OrderedDict[str, tuple[float, bytes | None]] = OrderedDict()
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(_COUNTERS, 0)
-        self._version: int | None = None
+        self._announced: int | None = None  # the last version invalidate() was told of
+        # Bumped by invalidate(): an answer fetched across a switch is not stored, so a
+        # record of the old version cannot outlive the switch in the cache.
+        self._generation = 0
+        self._switching = False
+        self._down_until = float("-inf")
+        self._down_reason = ""
 
     def version(self) -> int | None:
-        return self._version
+        return self.backend.version()
 
     def get(self, key: str) -> bytes | None:
         now = self.clock()
         with self._lock:
-            cached = self._entries.get(key)
-            if cached is not None and now - cached[0] < self.ttl:
+            entry = self._entries.get(key)
+            if entry is not None and now < entry[0]:
                 self._counts["hits"] += 1
                 self._entries.move_to_end(key)
-                return cached[1]
+                return entry[1]
+            generation = None if self._switching else self._generation
+            resting = now < self._down_until
+            reason = self._down_reason
         try:
+            if resting:
+                raise StoreUnavailable(f"{reason} (not asked again for {self.retry_after} s)")
             value = self.backend.get(key)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             with self._lock:
-                if cached is not None:
+                if not resting:
+                    self._down_until = now + self.retry_after
+                    self._down_reason = str(exc)
+                stale = self._entries.get(key) or entry
+                if stale is not None:
                     self._counts["stale_served"] += 1
-                    return cached[1]
+                    return stale[1]
                 self._counts["unavailable"] += 1
             raise
         with self._lock:
             self._counts["misses"] += 1
-            self._entries[key] = (now, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+            if generation == self._generation and not self._switching:
+                self._entries[key] = (now + self.ttl, value)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
         return value
 
     def invalidate(self, version: int | None = None) -> None:
-        """Drop every cached answer (a new version was announced)."""
+        """Drop every cached answer: ``version`` (None: unknown) was announced.
+
+        A repeated announcement of the same version keeps the cache: the listener
+        repeats the current version after each reconnect, and dropping the cache then
+        would throw away exactly what carries us through the next outage.
+        """
         with self._lock:
-            if version is not None and version == self._version:
-                return  # the listener repeats the current version after reconnecting
+            if version is not None and version == self._announced:
+                return
             self._entries.clear()
-            self._version = version
+            self._generation += 1
+            self._switching = True
+            self._down_until = float("-inf")  # an announcement means the backend is back
             self._counts["invalidations"] += 1
-        refresh = getattr(self.backend, "refresh", None)
-        if callable(refresh):
-            with contextlib.suppress(StoreUnavailable):  # the next lookup retries
+        try:
+            # Move the backend to the new version; lookups meanwhile bypass the cache.
+            refresh = getattr(self.backend, "refresh", None)
+            if callable(refresh):
                 refresh()
+        except StoreUnavailable:
+            pass  # a RedisStore that could not refresh re-reads the version on its next get
+        finally:
+            with self._lock:
+                self._generation += 1
+                self._switching = False
+                self._announced = version
 
     def stats(self) -> dict[str, int]:
         with self._lock:
