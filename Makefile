@@ -7,11 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Debian packages the project needs: Python to build the venv, redis-server for the
-# serving-layer tests (started and stopped by the tests themselves).
-APT_PACKAGES := python3 python3-venv python3-dev gcc redis-server
+# Debian packages the project needs: Python to build the venv (gcc and libmilter-dev
+# for pymilter), redis-server and postfix for the tests and the local stack (started
+# and stopped by the tests and `make run`; the system services are never used), swaks.
+APT_PACKAGES := python3 python3-venv python3-dev gcc redis-server postfix libmilter-dev swaks
 
-.PHONY: run test lint bench deps clean
+.PHONY: run stop test lint bench deps clean
 
 deps: $(STAMP)
 
@@ -20,22 +21,24 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
+	  echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# For now: preview the example messages through the engine with the example catalog.
+# The whole stack on loopback: Postfix :2525 -> milter -> Postfix -> sink :2526.
 run: $(STAMP)
 	@mkdir -p run
 	@for m in examples/messages/*.eml; do \
-	  echo "=== $$m"; \
-	  $(BIN)/sigfilter preview --catalog examples/catalog --sender avery.quill@example.com "$$m" -o "run/$$(basename $$m)" || exit 1; \
+	  $(BIN)/sigfilter preview --catalog examples/catalog --sender avery.quill@example.com "$$m" -o "run/preview-$$(basename $$m)" 2>/dev/null || exit 1; \
 	done
-	@echo
-	@echo "Rewritten messages are in run/. Try your own:"
-	@echo "  $(BIN)/sigfilter preview --catalog examples/catalog --sender avery.quill@example.com --json MESSAGE.eml"
+	@echo "previews of examples/messages/ are in run/preview-*.eml"
+	$(BIN)/python tests/devstack.py up
+
+stop:
+	@$(BIN)/python tests/devstack.py down
 
 lint: $(STAMP)
 	$(BIN)/ruff check filter tests

@@ -122,11 +122,13 @@ def test_processed_message_is_not_signed_twice(stack: Stack) -> None:
 
 
 def test_sender_outside_every_tenant_is_refused(stack: Stack) -> None:
-    with smtplib.SMTP("127.0.0.1", stack.postfix.smtpd_port, timeout=30) as client:
-        with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused)):
-            client.sendmail(
-                "mallory@evil.example", ["jane@customer.example"], b"Subject: x\r\n\r\nx\r\n"
-            )
+    refused = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused)
+    message = b"Subject: x\r\n\r\nx\r\n"
+    with (
+        smtplib.SMTP("127.0.0.1", stack.postfix.smtpd_port, timeout=30) as client,
+        pytest.raises(refused),
+    ):
+        client.sendmail("mallory@evil.example", ["jane@customer.example"], message)
 
 
 CORPUS_SAMPLE = sorted(CORPUS.glob("d0*.eml"))

@@ -64,21 +64,19 @@ class CachedStore:
             generation = None if self._switching else self._generation
             resting = now < self._down_until
             reason = self._down_reason
+        if resting:
+            return self._fallback(
+                key,
+                entry,
+                StoreUnavailable(f"{reason} (not asked again for {self.retry_after:g} s)"),
+            )
         try:
-            if resting:
-                raise StoreUnavailable(f"{reason} (not asked again for {self.retry_after} s)")
             value = self.backend.get(key)
         except StoreUnavailable as exc:
             with self._lock:
-                if not resting:
-                    self._down_until = now + self.retry_after
-                    self._down_reason = str(exc)
-                stale = self._entries.get(key) or entry
-                if stale is not None:
-                    self._counts["stale_served"] += 1
-                    return stale[1]
-                self._counts["unavailable"] += 1
-            raise
+                self._down_until = now + self.retry_after
+                self._down_reason = str(exc)
+            return self._fallback(key, entry, exc)
         with self._lock:
             self._counts["misses"] += 1
             if generation == self._generation and not self._switching:
@@ -87,6 +85,18 @@ class CachedStore:
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
         return value
+
+    def _fallback(
+        self, key: str, entry: tuple[float, bytes | None] | None, exc: StoreUnavailable
+    ) -> bytes | None:
+        """The backend failed: any cached answer, however old, else re-raise."""
+        with self._lock:
+            stale = self._entries.get(key) or entry
+            if stale is not None:
+                self._counts["stale_served"] += 1
+                return stale[1]
+            self._counts["unavailable"] += 1
+        raise exc
 
     def invalidate(self, version: int | None = None) -> None:
         """Drop every cached answer: ``version`` (None: unknown) was announced.

@@ -10,24 +10,32 @@ Keys (prefix ``sigfilter``)::
 
 A version is written completely under new keys before ``current`` moves to it, so a
 reader never mixes two versions; the previous version stays for readers in flight.
+Redis must not evict these keys (``maxmemory-policy noeviction``): an evicted record
+would read as "no such record".
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import cast
 
 import redis
+from redis.backoff import NoBackoff
+from redis.client import PubSub
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from ..defaults import (
     LISTENER_BACKOFF_MAX,
     LISTENER_BACKOFF_MIN,
+    LISTENER_POLL,
     PUBLISH_BATCH,
+    REDIS_HEALTH_CHECK_INTERVAL,
     REDIS_KEEP_VERSIONS,
     REDIS_PREFIX,
     REDIS_TIMEOUT,
@@ -36,31 +44,54 @@ from .base import StoreUnavailable
 
 log = logging.getLogger("sigfilter.store")
 
+# Compare-and-switch plus announcement in one atomic step: `current` only moves forward,
+# so a slow publisher that finishes after a newer one cannot switch readers back.
+_SWITCH = """
+local current = tonumber(redis.call('GET', KEYS[1]))
+if current and current >= tonumber(ARGV[1]) then return current end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PUBLISH', KEYS[2], ARGV[1])
+return 0
+"""
+
+
+class PublishConflict(RuntimeError):
+    """A newer version went live while this one was being written; it was dropped."""
+
 
 def connect(url: str, timeout: float = REDIS_TIMEOUT) -> redis.Redis:
-    """A client with short timeouts: a slow Redis must never hold a message up."""
+    """A client with short timeouts and no retries: a slow Redis never holds a message up."""
     return redis.Redis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        health_check_interval=30,
-        retry_on_timeout=False,
+        health_check_interval=REDIS_HEALTH_CHECK_INTERVAL,
+        retry=Retry(NoBackoff(), 0),  # redis-py >= 6 retries 3 times by default
         decode_responses=False,
     )
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
+def _int(value: object) -> int | None:
+    if isinstance(value, bytes | str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, int) else None
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _glob(text: str) -> str:
+    """``text`` with SCAN MATCH's special characters escaped."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
 class RedisPublisher:
+    """Writes versions (``sigfilter publish``); inspects and empties the key space."""
+
     def __init__(
         self, client: redis.Redis, prefix: str = REDIS_PREFIX, keep: int = REDIS_KEEP_VERSIONS
     ) -> None:
@@ -69,140 +100,227 @@ class RedisPublisher:
         self.keep = max(1, keep)
 
     def publish(self, records: Mapping[str, bytes], meta: Mapping[str, str]) -> int:
-        """Write a new version, switch to it, announce it; return its number."""
-        # Seeded from the clock, so numbers keep rising even if Redis lost its data.
+        """Write a new version, switch to it, announce it, drop old ones; return its number.
+
+        Raises redis.exceptions.RedisError if Redis fails (readers keep the old version;
+        the next publish removes the partial one) and PublishConflict if a newer version
+        went live meanwhile.
+        """
+        if "meta" in records:
+            raise ValueError('"meta" is reserved for the version\'s metadata')
+        # Seeded from the clock, so numbers keep rising even if Redis lost its data:
+        # caches recognise a version they have already seen by its number.
         self.client.set(f"{self.prefix}:next", int(time.time() * 1000), nx=True)
-        version = int(self.client.incr(f"{self.prefix}:next"))
+        version = self.client.incr(f"{self.prefix}:next")
         base = f"{self.prefix}:v{version}:"
-        items = list(records.items())
-        for start in range(0, len(items), PUBLISH_BATCH):
-            pipe = self.client.pipeline(transaction=False)
-            for key, value in items[start : start + PUBLISH_BATCH]:
-                pipe.set(base + key, value)
-            pipe.execute()
-        info: dict[Any, Any] = {  # redis-py's stubs want invariant key and value types
+        info: dict[str | bytes, str | bytes] = {
             **meta,
-            "records": str(len(items)),
+            "records": str(len(records)),
             "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
-        self.client.hset(base + "meta", mapping=info)
-        # The switch: one SET, then the announcement.
-        self.client.set(f"{self.prefix}:current", version)
-        self.client.publish(f"{self.prefix}:versions", str(version))
-        self._drop_older_than(version - self.keep + 1)
+        pipe = self.client.pipeline(transaction=False)
+        for n, (key, value) in enumerate(records.items(), 1):
+            pipe.set(base + key, value)
+            if n % PUBLISH_BATCH == 0:
+                pipe.execute()  # one round trip per batch; nobody reads version N yet
+        # meta last: its presence says the version is complete (RedisStore relies on it)
+        pipe.hset(base + "meta", mapping=info)
+        pipe.execute()
+        newer = _int(
+            self.client.eval(
+                _SWITCH, 2, f"{self.prefix}:current", f"{self.prefix}:versions", str(version)
+            )
+        )
+        if newer:
+            self._unlink_versions({version: []}, scan=True)
+            raise PublishConflict(f"version {newer} went live while {version} was written")
+        self._drop_old(version)
         return version
 
-    def _drop_older_than(self, oldest_kept: int) -> None:
-        for key in self.client.scan_iter(match=f"{self.prefix}:v*", count=1000):
-            name = key.decode() if isinstance(key, bytes) else str(key)
-            number = _int(name[len(self.prefix) + 2 :].split(":", 1)[0])
-            if number is not None and number < oldest_kept:
-                self.client.unlink(key)
+    def _drop_old(self, version: int) -> None:
+        """Drop versions older than the newest ``keep`` complete ones (``version`` included)."""
+        found: dict[int, list[bytes | str]] = {}
+        complete: set[int] = set()
+        start = len(self.prefix) + 2  # "{prefix}:v"
+        for key in self.client.scan_iter(match=f"{_glob(self.prefix)}:v*", count=1000):
+            number, _, rest = _text(key)[start:].partition(":")
+            n = _int(number)
+            if n is None or n >= version:
+                continue  # ours, or a newer publish in progress
+            found.setdefault(n, []).append(key)
+            if rest == "meta":
+                complete.add(n)
+        kept = set(sorted(complete, reverse=True)[: self.keep - 1])
+        self._unlink_versions({n: keys for n, keys in found.items() if n not in kept})
+
+    def _unlink_versions(
+        self, versions: Mapping[int, list[bytes | str]], scan: bool = False
+    ) -> None:
+        """UNLINK whole versions, each meta first: once a reader finds the meta gone, it
+        knows the version is going and re-reads ``current``, instead of taking a missing
+        record for "no such record"."""
+        if not versions:
+            return
+        self.client.unlink(*(f"{self.prefix}:v{n}:meta" for n in versions))
+        for n, keys in versions.items():
+            found: Iterable[bytes | str] = keys
+            if scan:
+                found = self.client.scan_iter(match=f"{_glob(self.prefix)}:v{n}:*", count=1000)
+            self._unlink(found)
+
+    def _unlink(self, keys: Iterable[bytes | str]) -> int:
+        count = 0
+        batch: list[bytes | str] = []
+        for key in keys:
+            batch.append(key)
+            if len(batch) >= PUBLISH_BATCH:
+                count += self.client.unlink(*batch)
+                batch.clear()
+        if batch:
+            count += self.client.unlink(*batch)
+        return count
 
     def status(self) -> dict[str, str]:
+        """The current version and its meta, the versions present, keys and listeners."""
         current = _int(self.client.get(f"{self.prefix}:current"))
-        out = {"current_version": str(current) if current else "none"}
-        if current:
+        out = {"current_version": str(current) if current is not None else "none"}
+        if current is not None:
             meta = self.client.hgetall(f"{self.prefix}:v{current}:meta")
-            for k, v in meta.items():
-                out[_text(k)] = _text(v)
-        out["keys"] = str(
-            sum(1 for _ in self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
-        )
+            out.update({_text(k): _text(v) for k, v in meta.items()})
+        keys = 0
+        versions: set[int] = set()
+        start = len(self.prefix) + 2
+        for key in self.client.scan_iter(match=f"{_glob(self.prefix)}:*", count=1000):
+            keys += 1
+            name = _text(key)
+            if name.startswith(f"{self.prefix}:v") and name.endswith(":meta"):
+                n = _int(name[start : -len(":meta")])
+                if n is not None:
+                    versions.add(n)
+        out["keys"] = str(keys)
+        out["versions"] = ",".join(map(str, sorted(versions))) or "none"
+        numsub = self.client.pubsub_numsub(f"{self.prefix}:versions")
+        out["listeners"] = str(numsub[0][1] if numsub else 0)
         return out
 
     def flush(self) -> int:
-        keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
-        for start in range(0, len(keys), PUBLISH_BATCH):
-            self.client.unlink(*keys[start : start + PUBLISH_BATCH])
-        return len(keys)
+        """Remove every ``{prefix}:*`` key; return how many there were."""
+        return self._unlink(self.client.scan_iter(match=f"{_glob(self.prefix)}:*", count=1000))
 
 
 class RedisStore:
-    """Reads records of the version it holds; ``refresh`` moves to the current one."""
+    """Reads records of the version it holds; ``refresh`` moves to the current one.
+
+    Thread-safe: redis-py's client checks a pooled connection out per command.
+    """
 
     def __init__(self, client: redis.Redis, prefix: str = REDIS_PREFIX) -> None:
         self.client = client
         self.prefix = prefix
+        # None: not known yet, or nothing published — either way ask Redis next time.
         self._version: int | None = None
-        self._known = False
-        self._lock = threading.Lock()
 
     def refresh(self) -> int | None:
+        """Re-read the current version (raises StoreUnavailable)."""
+        self._version = None  # if Redis fails now, the next lookup asks again
         try:
             version = _int(self.client.get(f"{self.prefix}:current"))
         except RedisError as exc:
             raise StoreUnavailable(f"Redis: {exc}") from exc
-        with self._lock:
-            self._version, self._known = version, True
+        self._version = version
         return version
 
     def version(self) -> int | None:
-        return self._version if self._known else self.refresh()
+        held = self._version
+        return held if held is not None else self.refresh()
 
     def get(self, key: str) -> bytes | None:
         version = self.version()
         if version is None:
-            return None
+            # Redis answers but holds no version (restarted empty, or flushed): that is
+            # an outage of the serving layer, not "this sender has no signature".
+            raise StoreUnavailable("Redis: nothing published")
         try:
             value = self.client.get(f"{self.prefix}:v{version}:{key}")
             if value is None and not self.client.exists(f"{self.prefix}:v{version}:meta"):
-                # Our version was dropped (we missed announcements): move to current.
-                version = self.refresh()
-                value = self.client.get(f"{self.prefix}:v{version}:{key}") if version else None
+                # Our version is being dropped (we missed announcements): move to current.
+                moved = self.refresh()
+                if moved is None:
+                    raise StoreUnavailable("Redis: nothing published")
+                if moved != version:
+                    value = self.client.get(f"{self.prefix}:v{moved}:{key}")
         except RedisError as exc:
             raise StoreUnavailable(f"Redis: {exc}") from exc
-        if value is None:
-            return None
-        return value if isinstance(value, bytes) else str(value).encode()
+        if value is None or isinstance(value, bytes):
+            return value
+        return value.encode()  # a client made with decode_responses=True
 
 
 class VersionListener:
-    """Calls ``on_version(n)`` for every announced version; reconnects after outages."""
+    """Calls ``on_version(n)`` for every announced version; reconnects after outages.
+
+    A daemon thread with its own connection (give it its own client). After every
+    (re)connect it also passes on the current version, so one published while it was
+    away is noticed. ``on_version`` runs on this thread and must not raise.
+    """
 
     def __init__(
-        self, client: redis.Redis, on_version: Callable[[int], None], prefix: str = REDIS_PREFIX
+        self,
+        client: redis.Redis,
+        on_version: Callable[[int], None],
+        prefix: str = REDIS_PREFIX,
+        backoff_min: float = LISTENER_BACKOFF_MIN,
+        backoff_max: float = LISTENER_BACKOFF_MAX,
+        poll: float = LISTENER_POLL,
     ) -> None:
         self.client = client
         self.on_version = on_version
         self.prefix = prefix
+        self.backoff_min = backoff_min
+        self.backoff_max = backoff_max
+        self.poll = poll
+        self.connected = threading.Event()  # subscribed (tests and health checks wait on it)
+        self.reconnects = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sigfilter-versions", daemon=True)
-        self.connected = threading.Event()
 
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Stop and wait up to ``timeout`` seconds; True if the thread has ended."""
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
-        backoff = LISTENER_BACKOFF_MIN
+        backoff = self.backoff_min
         while not self._stop.is_set():
             try:
                 self._listen()
-                backoff = LISTENER_BACKOFF_MIN
-            except (RedisError, OSError, ValueError) as exc:
-                self.connected.clear()
-                log.warning("version listener: %s; retrying in %.1f s", exc, backoff)
+            except (RedisError, OSError) as exc:
+                if self.connected.is_set():
+                    backoff = self.backoff_min  # we were connected: a fresh outage
+                    self.connected.clear()
+                log.warning("version listener: %s; reconnecting in %.1f s", exc, backoff)
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, LISTENER_BACKOFF_MAX)
+                backoff = min(backoff * 2, self.backoff_max)
+                self.reconnects += 1
 
     def _listen(self) -> None:
-        pubsub = cast(Any, self.client).pubsub(
-            ignore_subscribe_messages=True
-        )  # untyped in redis-py
+        pubsub = cast("Callable[..., PubSub]", self.client.pubsub)(ignore_subscribe_messages=True)
         try:
             pubsub.subscribe(f"{self.prefix}:versions")
-            # Whatever was published while we were away counts as an announcement.
+            # Subscribed first, then read: nothing published in between is lost.
             current = _int(self.client.get(f"{self.prefix}:current"))
             self.connected.set()
             if current is not None:
                 self.on_version(current)
             while not self._stop.is_set():
-                message = pubsub.get_message(timeout=0.2)
-                if message and message.get("type") == "message":
+                # Polling, not listen(): stop() takes effect within one poll.
+                message = pubsub.get_message(timeout=self.poll)
+                if message and message.get("type") in ("message", b"message"):
                     version = _int(message.get("data"))
                     if version is not None:
                         self.on_version(version)
