@@ -157,15 +157,18 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         return ACCEPT
 
     def _apply(self, result: Result) -> None:
+        # Postfix applies each edit as it arrives and keeps what it has if the milter
+        # dies mid-way: the body goes first and the processed header last, so that
+        # header always means "signed".
+        body = result.body or b""
+        for start in range(0, max(len(body), 1), 65535):
+            self.replacebody(body[start : start + 65535])
         for edit in result.header_edits:
             if edit.index == 0:
                 self.addheader(edit.name, edit.value or "")
             else:
                 self.chgheader(edit.name, edit.index, edit.value or "")
         self.addheader(PROCESSED_HEADER, "1")
-        body = result.body or b""
-        for start in range(0, max(len(body), 1), 65535):
-            self.replacebody(body[start : start + 65535])
 
     # -- decisions and logging ----------------------------------------------------------
 

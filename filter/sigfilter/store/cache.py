@@ -43,6 +43,7 @@ class CachedStore:
         self._lock = threading.Lock()
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._announced: int | None = None  # the last version invalidate() was told of
+        self._entries_version: int | None = None  # the backend version the entries are of
         # Bumped by invalidate(): an answer fetched across a switch is not stored, so a
         # record of the old version cannot outlive the switch in the cache.
         self._generation = 0
@@ -71,7 +72,11 @@ class CachedStore:
                 StoreUnavailable(f"{reason} (not asked again for {self.retry_after:g} s)"),
             )
         try:
+            # The backend's version around the answer tells which version it belongs to
+            # (a RedisStore answers this from memory).
+            before = self.backend.version()
             value = self.backend.get(key)
+            after = self.backend.version()
         except StoreUnavailable as exc:
             with self._lock:
                 self._down_until = now + self.retry_after
@@ -79,7 +84,14 @@ class CachedStore:
             return self._fallback(key, entry, exc)
         with self._lock:
             self._counts["misses"] += 1
-            if generation == self._generation and not self._switching:
+            if before == after and generation == self._generation and not self._switching:
+                if after != self._entries_version:
+                    # The backend moved on without an announcement (one was missed, or
+                    # its version was dropped): what we hold is older, drop it.
+                    if self._entries:
+                        self._entries.clear()
+                        self._counts["invalidations"] += 1
+                    self._entries_version = after
                 self._entries[key] = (now + self.ttl, value)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self.max_entries:

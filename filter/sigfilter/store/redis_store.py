@@ -29,6 +29,7 @@ from redis.backoff import NoBackoff
 from redis.client import PubSub
 from redis.exceptions import RedisError
 from redis.retry import Retry
+from redis.typing import EncodableT, FieldT
 
 from ..defaults import (
     LISTENER_BACKOFF_MAX,
@@ -113,11 +114,9 @@ class RedisPublisher:
         self.client.set(f"{self.prefix}:next", int(time.time() * 1000), nx=True)
         version = self.client.incr(f"{self.prefix}:next")
         base = f"{self.prefix}:v{version}:"
-        info: dict[str | bytes, str | bytes] = {
-            **meta,
-            "records": str(len(records)),
-            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
+        info: dict[FieldT, EncodableT] = {k: v for k, v in meta.items()}  # widen the key type
+        info["records"] = str(len(records))
+        info["published_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         pipe = self.client.pipeline(transaction=False)
         for n, (key, value) in enumerate(records.items(), 1):
             pipe.set(base + key, value)
