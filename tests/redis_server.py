@@ -57,7 +57,6 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://{self.host}:{self.port}/0"
 
-    @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
@@ -69,7 +68,7 @@ class RedisServer:
 
     def start(self) -> None:
         """Start the server (again) and wait until it answers PING."""
-        if self.running:
+        if self.running():
             return
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", self.host, "--dir", str(self.dir),

@@ -27,6 +27,7 @@ class SinkMessage(NamedTuple):
     mail_from: str
     rcpt_tos: list[str]
     data: bytes  # the DATA payload as received: CRLF line ends, dot-stuffing removed
+    arrived: float = 0.0  # time.monotonic() when DATA completed (for latency benchmarks)
 
 
 class _Handler:
@@ -42,7 +43,11 @@ class _Handler:
         if raw is None:  # pragma: no cover - aiosmtpd always sets it after DATA
             content = envelope.content
             raw = content if isinstance(content, bytes) else (content or "").encode()
-        self.sink._add(SinkMessage(envelope.mail_from or "", list(envelope.rcpt_tos), bytes(raw)))
+        self.sink._add(
+            SinkMessage(
+                envelope.mail_from or "", list(envelope.rcpt_tos), bytes(raw), time.monotonic()
+            )
+        )
         return reply
 
 

@@ -24,3 +24,8 @@ LISTENER_BACKOFF_MAX = 2.0  # … doubling up to this
 REDIS_HEALTH_CHECK_INTERVAL = 30  # seconds idle before a pooled connection is PINGed first
 LISTENER_POLL = 0.2  # seconds the version listener waits per poll; bounds how fast stop() is
 CACHE_RETRY_AFTER = 1.0  # seconds the cache stops asking a backend that just failed
+
+# The milter.
+MILTER_BACKLOG = 1024  # listen backlog: room for every smtpd process connecting at once
+MESSAGE_TIME_LIMIT = 5.0  # seconds for one message's rewrite; then it passes unchanged
+REWRITE_WORKERS = 8  # threads that run rewrites (the GIL makes more pointless)

@@ -13,12 +13,21 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
 import Milter  # type: ignore[import-untyped]
+import milter as milter_module  # type: ignore[import-not-found]
 
-from .defaults import DEFAULT_MAX_SIZE, PROCESSED_HEADER
+from .defaults import (
+    DEFAULT_MAX_SIZE,
+    MESSAGE_TIME_LIMIT,
+    MILTER_BACKLOG,
+    PROCESSED_HEADER,
+    REWRITE_WORKERS,
+)
 from .engine import Result, rewrite, tenant_options
 from .mime.headers import parse_header_block
 from .service import SignatureService
@@ -38,6 +47,20 @@ _SIGNED_TYPES = (b"multipart/signed", b"multipart/encrypted", b"application/pkcs
 @dataclass
 class MilterSettings:
     max_size: int = DEFAULT_MAX_SIZE
+    time_limit: float = MESSAGE_TIME_LIMIT  # seconds for one message's rewrite
+    workers: int = REWRITE_WORKERS
+
+
+# The rewrite runs on threads Python created: libmilter's own threads crashed lxml
+# under load (segfaults at 20 concurrent sessions), and a future gives the time limit.
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL  # noqa: PLW0603 - one pool per process, made on first use
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigfilter-rewrite")
+    return _POOL
 
 
 class Counts:
@@ -148,7 +171,13 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         if found.signature is None or found.tenant is None:
             return self._pass(found.reason)
         raw = self._header_block() + b"".join(self.chunks)
-        result = rewrite(raw, found.signature, tenant_options(found.tenant, self.settings.max_size))
+        opts = tenant_options(found.tenant, self.settings.max_size)
+        job = _pool(self.settings.workers).submit(rewrite, raw, found.signature, opts)
+        try:
+            result = job.result(timeout=self.settings.time_limit)
+        except FutureTimeout:
+            job.cancel()
+            return self._pass("time-limit", f"rewrite took over {self.settings.time_limit} s")
         if not result.signed or result.body is None:
             return self._pass(result.reason, result.detail)
         self._apply(result)
@@ -215,6 +244,9 @@ def run(
     # The socket file is world-writable: the directory that holds it (e.g. /run/sigfilter,
     # group postfix, mode 0750) is what keeps other users out.
     os.umask(0o000)
+    # libmilter's default listen backlog refuses connections when many smtpd processes
+    # connect at once (seen at 20 concurrent sessions); refused means unsigned mail.
+    milter_module.setbacklog(MILTER_BACKLOG)
     Milter.runmilter("sigfilter", milter_socket(socket), timeout)
 
 

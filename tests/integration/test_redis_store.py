@@ -29,7 +29,8 @@ from sigfilter.store import (
 )
 
 PREFIX = "sigfilter"
-FIRST = 100  # tests seed {prefix}:next, so version numbers are known before publishing
+# Tests seed {prefix}:next above the clock floor (ms), so numbers are known in advance.
+FIRST = 10**15
 
 
 def keys(n: int) -> list[str]:
@@ -90,8 +91,8 @@ class Stack:
         assert self.listener.connected.wait(5), "the listener did not subscribe"
 
     def on_version(self, version: int) -> None:
-        self.announced.append(version)
         self.cache.invalidate(version)
+        self.announced.append(version)  # after: waiting for it means the cache switched
 
     def wait_announced(self, version: int, within: float = 5.0) -> None:
         deadline = time.monotonic() + within
@@ -103,6 +104,14 @@ class Stack:
         assert self.listener.stop(2.0), "the listener did not stop"
         self.store.client.close()
         self.listener.client.close()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """tests/conftest.py's fixture, restated: tests/integration/conftest.py defines one
+    of the same name (on tests/redisctl.py) that would shadow it in this directory."""
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture
@@ -370,11 +379,34 @@ def test_outage_cache_serves_then_redis_and_listener_come_back(
     with pytest.raises(StoreUnavailable, match="nothing published"):
         stack.cache.get(cold[0])
     # Published while the listener is away (its backoff is 1 s): it must still notice.
+    pub.client.set(f"{PREFIX}:next", v1 + 10)  # the restart lost our seed (not the clock's)
     v2 = pub.publish(names)
     assert v2 > v1 and not stack.listener.connected.is_set()
     stack.wait_announced(v2)
     assert stack.listener.reconnects >= 1
     assert {tag(stack.cache.get(k)) for k in names} == {v2}
+
+
+def test_listener_survives_a_dropped_connection_and_keeps_the_cache(
+    redis_server: RedisServer, stacks: list[Stack]
+) -> None:
+    pub = Publisher(redis_server.url)
+    names = keys(5)
+    v1 = pub.publish(names)
+    stack = Stack(redis_server.url)
+    stacks.append(stack)
+    stack.wait_announced(v1)
+    assert tag(stack.cache.get(names[0])) == v1
+    assert pub.client.client_kill_filter(_type="pubsub") == 1
+    deadline = time.monotonic() + 5
+    while stack.announced.count(v1) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stack.announced.count(v1) == 2  # re-subscribed, and re-read the current version
+    stats = stack.cache.stats()
+    assert stats["invalidations"] == 1 and stats["entries"] == 1  # same version: cache kept
+    v2 = pub.publish(names)
+    stack.wait_announced(v2)
+    assert tag(stack.cache.get(names[0])) == v2
 
 
 def test_store_unavailable_is_quick_when_redis_is_down(redis_server: RedisServer) -> None:
@@ -445,12 +477,12 @@ def test_the_test_server_restarts_on_the_same_port() -> None:
         client = server.client()
         client.set("a", b"1")
         server.stop()
-        assert not server.running
+        assert not server.running()
         server.start()
-        assert server.running and server.port == port
+        assert server.running() and server.port == port
         assert client.ping() and client.get("a") is None  # nothing persisted
         client.close()
-    assert not server.running and not server.dir.exists()
+    assert not server.running() and not server.dir.exists()
 
 
 # -- MemoryStore and CachedStore, with fakes --------------------------------------------
@@ -487,7 +519,11 @@ def fake_cache(
 ) -> tuple[CachedStore, FakeBackend, list[float]]:
     now = [0.0]
     backend = backend or FakeBackend()
-    return CachedStore(backend, ttl=ttl, clock=lambda: now[0], retry_after=retry_after), backend, now
+    return (
+        CachedStore(backend, ttl=ttl, clock=lambda: now[0], retry_after=retry_after),
+        backend,
+        now,
+    )
 
 
 def test_memory_store() -> None:

@@ -44,8 +44,8 @@ class CachedStore:
         self._counts = dict.fromkeys(_COUNTERS, 0)
         self._announced: int | None = None  # the last version invalidate() was told of
         self._entries_version: int | None = None  # the backend version the entries are of
-        # Bumped by invalidate(): an answer fetched across a switch is not stored, so a
-        # record of the old version cannot outlive the switch in the cache.
+        # Bumped (twice) by invalidate(): an answer fetched across a switch is not kept,
+        # so a record of the old version cannot outlive the switch in the cache.
         self._generation = 0
         self._switching = False
         self._down_until = float("-inf")
@@ -84,19 +84,33 @@ class CachedStore:
             return self._fallback(key, entry, exc)
         with self._lock:
             self._counts["misses"] += 1
-            if before == after and generation == self._generation and not self._switching:
-                if after != self._entries_version:
-                    # The backend moved on without an announcement (one was missed, or
-                    # its version was dropped): what we hold is older, drop it.
-                    if self._entries:
-                        self._entries.clear()
-                        self._counts["invalidations"] += 1
-                    self._entries_version = after
+            # Only answers fetched wholly within one generation and one backend version
+            # are kept: one fetched across a switch may be of the old version.
+            if generation == self._generation and self._admit(after) and before == after:
                 self._entries[key] = (now + self.ttl, value)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
         return value
+
+    def _admit(self, version: int | None) -> bool:
+        """May an answer of backend ``version`` be cached? Call with the lock held.
+
+        A backend can move on without an announcement (one was missed, or the version
+        it held was dropped): entries of the older version go, so no older record is
+        served once a newer one was.
+        """
+        if version == self._entries_version:
+            return True
+        if self._entries_version is None or (
+            version is not None and version > self._entries_version
+        ):
+            if self._entries:
+                self._entries.clear()
+                self._counts["invalidations"] += 1
+            self._entries_version = version
+            return True
+        return False  # answered by an older version than the entries: serve, don't keep
 
     def _fallback(
         self, key: str, entry: tuple[float, bytes | None] | None, exc: StoreUnavailable
@@ -121,6 +135,7 @@ class CachedStore:
             if version is not None and version == self._announced:
                 return
             self._entries.clear()
+            self._entries_version = None  # an announcement may also go back (a restore)
             self._generation += 1
             self._switching = True
             self._down_until = float("-inf")  # an announcement means the backend is back

@@ -56,6 +56,17 @@ return 0
 """
 
 
+_ALLOCATE = """
+local n = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if n < floor then
+  redis.call('SET', KEYS[1], ARGV[1])
+  n = floor
+end
+return n
+"""
+
+
 class PublishConflict(RuntimeError):
     """A newer version went live while this one was being written; it was dropped."""
 
@@ -67,7 +78,10 @@ def connect(url: str, timeout: float = REDIS_TIMEOUT) -> redis.Redis:
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=REDIS_HEALTH_CHECK_INTERVAL,
-        retry=Retry(NoBackoff(), 0),  # redis-py >= 6 retries 3 times by default
+        # redis-py >= 6 retries 3 times with backoff by default. One immediate retry on a
+        # dropped connection (a pooled one that died with a Redis restart reconnects);
+        # none on timeouts, so a lookup waits about ``timeout`` at most.
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)),
         decode_responses=False,
     )
 
@@ -109,10 +123,7 @@ class RedisPublisher:
         """
         if "meta" in records:
             raise ValueError('"meta" is reserved for the version\'s metadata')
-        # Seeded from the clock, so numbers keep rising even if Redis lost its data:
-        # caches recognise a version they have already seen by its number.
-        self.client.set(f"{self.prefix}:next", int(time.time() * 1000), nx=True)
-        version = self.client.incr(f"{self.prefix}:next")
+        version = self._allocate()
         base = f"{self.prefix}:v{version}:"
         info: dict[FieldT, EncodableT] = {k: v for k, v in meta.items()}  # widen the key type
         info["records"] = str(len(records))
@@ -130,11 +141,24 @@ class RedisPublisher:
                 _SWITCH, 2, f"{self.prefix}:current", f"{self.prefix}:versions", str(version)
             )
         )
-        if newer:
+        if newer and newer != version:  # equal: a retried EVAL found its own switch done
             self._unlink_versions({version: []}, scan=True)
             raise PublishConflict(f"version {newer} went live while {version} was written")
         self._drop_old(version)
         return version
+
+    def _allocate(self) -> int:
+        """The next version number: INCR, but never below the clock in milliseconds.
+
+        Caches recognise a version they have already seen by its number, so numbers must
+        keep rising even when Redis lost its data or came back from an older snapshot.
+        """
+        number = _int(
+            self.client.eval(_ALLOCATE, 1, f"{self.prefix}:next", time.time_ns() // 10**6)
+        )
+        if number is None:
+            raise RedisError(f"{self.prefix}:next did not give a version number")
+        return number
 
     def _drop_old(self, version: int) -> None:
         """Drop versions older than the newest ``keep`` complete ones (``version`` included)."""
@@ -278,8 +302,10 @@ class VersionListener:
         self.backoff_min = backoff_min
         self.backoff_max = backoff_max
         self.poll = poll
-        self.connected = threading.Event()  # subscribed (tests and health checks wait on it)
+        # Set once subscribed and the current version was passed on (tests wait on it).
+        self.connected = threading.Event()
         self.reconnects = 0
+        self._failing = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sigfilter-versions", daemon=True)
 
@@ -302,24 +328,34 @@ class VersionListener:
                 if self.connected.is_set():
                     backoff = self.backoff_min  # we were connected: a fresh outage
                     self.connected.clear()
-                log.warning("version listener: %s; reconnecting in %.1f s", exc, backoff)
+                # One warning per outage, not one per attempt.
+                level = logging.DEBUG if self._failing else logging.WARNING
+                log.log(level, "version listener: %s; reconnecting in %.1f s", exc, backoff)
+                self._failing = True
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.backoff_max)
                 self.reconnects += 1
 
     def _listen(self) -> None:
-        pubsub = cast("Callable[..., PubSub]", self.client.pubsub)(ignore_subscribe_messages=True)
+        pubsub = cast("Callable[..., PubSub]", self.client.pubsub)()
         try:
             pubsub.subscribe(f"{self.prefix}:versions")
-            # Subscribed first, then read: nothing published in between is lost.
-            current = _int(self.client.get(f"{self.prefix}:current"))
-            self.connected.set()
-            if current is not None:
-                self.on_version(current)
             while not self._stop.is_set():
                 # Polling, not listen(): stop() takes effect within one poll.
                 message = pubsub.get_message(timeout=self.poll)
-                if message and message.get("type") in ("message", b"message"):
+                kind = message.get("type") if message else None
+                if kind == "subscribe":
+                    # Confirmed, also when redis-py reconnected by itself: whatever went
+                    # live while we were away counts as announced. Subscribed first, then
+                    # read, so nothing published in between is lost.
+                    current = _int(self.client.get(f"{self.prefix}:current"))
+                    if current is not None:
+                        self.on_version(current)
+                    if self._failing:
+                        log.warning("version listener: connected again")
+                        self._failing = False
+                    self.connected.set()
+                elif kind == "message":
                     version = _int(message.get("data"))
                     if version is not None:
                         self.on_version(version)
