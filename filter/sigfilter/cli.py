@@ -348,10 +348,17 @@ def users_import(file: Path, tenant: str, catalog_dir: Path | None, dry_run: boo
         raise click.BadParameter(f"no tenant folder {folder}", param_hint="--tenant")
     try:
         imported = parse_directory(_read(file), file.name)
+        target = folder / "users.csv"
+        old = parse_catalog_csv(target.read_bytes(), str(target)).users if target.exists() else {}
     except DirectoryImportError as exc:
         raise InputUnreadable(str(exc)) from exc
-    target = folder / "users.csv"
-    old = parse_catalog_csv(target.read_bytes()).users if target.exists() else {}
+    if imported.next_page:
+        raise InputUnreadable(
+            f"{file}: one page of a longer Graph listing (@odata.nextLink is set); importing it "
+            "would remove the users on the other pages. Fetch all pages into one file first."
+        )
+    if not imported.users:
+        raise InputUnreadable(f"{file}: no users in it; refusing to remove every user of {tenant}")
     diff = diff_users(old, imported.users)
     for note in imported.skipped:
         click.echo(f"skipped: {note}", err=True)

@@ -250,7 +250,9 @@ def test_users_import_dry_run_writes_nothing(tmp_path: Path) -> None:
     cat = copy_catalog(tmp_path)
     before = (cat / "tenants" / "example.com" / "users.csv").read_bytes()
     export = tmp_path / "graph.json"
-    export.write_text(json.dumps({"value": []}))
+    export.write_text(
+        json.dumps({"value": [{"displayName": "Blake", "mail": "blake@example.com"}]})
+    )
     result = run(
         "users",
         "import",
@@ -261,7 +263,33 @@ def test_users_import_dry_run_writes_nothing(tmp_path: Path) -> None:
         str(cat),
         "--dry-run",
     )
-    assert result.exit_code == 0 and "dry run" in result.stdout
+    assert (
+        result.exit_code == 0
+        and "dry run" in result.stdout
+        and "added    blake@example.com" in result.stdout
+    )
+    assert (cat / "tenants" / "example.com" / "users.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("doc", "words"),
+    [
+        ({"value": []}, "refusing to remove every user"),
+        (
+            {"value": [{"mail": "a@example.com"}], "@odata.nextLink": "https://graph.example/next"},
+            "one page",
+        ),
+    ],
+)
+def test_users_import_refuses_partial_or_empty(tmp_path: Path, doc: dict, words: str) -> None:  # type: ignore[type-arg]
+    cat = copy_catalog(tmp_path)
+    before = (cat / "tenants" / "example.com" / "users.csv").read_bytes()
+    export = tmp_path / "graph.json"
+    export.write_text(json.dumps(doc))
+    result = CliRunner().invoke(
+        main, ["users", "import", str(export), "--tenant", "example.com", "--catalog", str(cat)]
+    )
+    assert result.exit_code == 66 and words in result.output
     assert (cat / "tenants" / "example.com" / "users.csv").read_bytes() == before
 
 

@@ -2,7 +2,7 @@
 
 Keys (prefix ``sigfilter``)::
 
-    sigfilter:next              INCR counter that allocates version numbers
+    sigfilter:next              INCR counter that allocates version numbers (>= clock ms)
     sigfilter:current           the version being served
     sigfilter:v<N>:<key>        one record of version N (tenant:…, domain:…, user:…)
     sigfilter:v<N>:meta         hash: published_at, records, and the publisher's meta
@@ -47,6 +47,7 @@ log = logging.getLogger("sigfilter.store")
 
 # Compare-and-switch plus announcement in one atomic step: `current` only moves forward,
 # so a slow publisher that finishes after a newer one cannot switch readers back.
+# Returns 0 when switched, else the version already current.
 _SWITCH = """
 local current = tonumber(redis.call('GET', KEYS[1]))
 if current and current >= tonumber(ARGV[1]) then return current end
@@ -72,7 +73,7 @@ class PublishConflict(RuntimeError):
 
 
 def connect(url: str, timeout: float = REDIS_TIMEOUT) -> redis.Redis:
-    """A client with short timeouts and no retries: a slow Redis never holds a message up."""
+    """A client with short timeouts and no retry on them: a slow Redis never holds mail up."""
     return redis.Redis.from_url(
         url,
         socket_timeout=timeout,
@@ -270,8 +271,9 @@ class RedisStore:
                 moved = self.refresh()
                 if moved is None:
                     raise StoreUnavailable("Redis: nothing published")
-                if moved != version:
-                    value = self.client.get(f"{self.prefix}:v{moved}:{key}")
+                if moved == version:  # current, yet incomplete: being flushed or evicted
+                    raise StoreUnavailable(f"Redis: version {version} has no meta")
+                value = self.client.get(f"{self.prefix}:v{moved}:{key}")
         except RedisError as exc:
             raise StoreUnavailable(f"Redis: {exc}") from exc
         if value is None or isinstance(value, bytes):
