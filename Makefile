@@ -51,6 +51,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_engine.py
 	$(BIN)/python tests/bench/bench_serving.py
+	$(BIN)/python tests/bench/bench_stack.py
 
 clean:
 	rm -rf $(VENV) run build *.egg-info filter/*.egg-info

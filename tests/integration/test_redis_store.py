@@ -149,6 +149,19 @@ def test_nothing_published_is_unavailable_not_absent(redis_server: RedisServer) 
     assert RedisPublisher(connect(redis_server.url)).status()["current_version"] == "none"
 
 
+def test_a_current_version_without_meta_is_unavailable_not_absent(
+    redis_server: RedisServer,
+) -> None:
+    pub = Publisher(redis_server.url)
+    names = keys(3)
+    version = pub.publish(names)
+    store = RedisStore(connect(redis_server.url))
+    pub.client.unlink(f"{PREFIX}:v{version}:meta")  # as in the middle of a flush
+    assert tag(store.get(names[0])) == version
+    with pytest.raises(StoreUnavailable, match="no meta"):
+        store.get("user:nobody@example.com")
+
+
 def test_reserved_record_name(redis_server: RedisServer) -> None:
     with pytest.raises(ValueError, match="reserved"):
         RedisPublisher(connect(redis_server.url)).publish({"meta": b"x"}, {})
