@@ -117,30 +117,34 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self.recipients.append(to.strip().strip("<>"))
         return CONTINUE
 
+    # header and body need no reply: each reply would be a round trip per header line
+    # and per body chunk. Decisions they prepare are taken at eoh and eom.
+    @Milter.noreply  # type: ignore[untyped-decorator]
     @Milter.decode("bytes")  # type: ignore[untyped-decorator]
     def header(self, name: bytes | str, value: bytes | str) -> int:
         field = name.encode() if isinstance(name, str) else name
         raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
         self.headers.append((field, raw))
-        lower = field.lower()
-        if lower == PROCESSED_HEADER.lower().encode():
-            return self._pass("loop")
-        if lower == b"content-type" and raw.strip().lower().startswith(_SIGNED_TYPES):
-            return self._pass("signed-or-encrypted")
         return CONTINUE
 
     def eoh(self) -> int:
+        for field, raw in self.headers:
+            lower = field.lower()
+            if lower == PROCESSED_HEADER.lower().encode():
+                return self._pass("loop")
+            if lower == b"content-type" and raw.strip().lower().startswith(_SIGNED_TYPES):
+                return self._pass("signed-or-encrypted")
         try:
             check_headers(parse_header_block(self._header_block()))
         except Skip as skip:
             return self._pass(skip.reason)
         return CONTINUE
 
+    @Milter.noreply  # type: ignore[untyped-decorator]
     def body(self, chunk: bytes) -> int:
         self.size += len(chunk)
-        if self.size > self.settings.max_size:
-            return self._pass("too-large")
-        self.chunks.append(chunk)
+        if self.size <= self.settings.max_size:
+            self.chunks.append(chunk)
         return CONTINUE
 
     def eom(self) -> int:
@@ -167,6 +171,8 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         return b"".join(line + b"\r\n" for line in lines) + b"\r\n"
 
     def _sign(self) -> int:
+        if self.size > self.settings.max_size:
+            return self._pass("too-large", f"{self.size} bytes")
         found = self.service.lookup(self.sender, self.recipients)
         if found.signature is None or found.tenant is None:
             return self._pass(found.reason)

@@ -95,7 +95,7 @@ def test_unknown_sender_is_accepted_at_mail_from() -> None:
 def test_decided_at_the_header(header: str, value: str) -> None:
     m = Recorder()
     codes = feed(m, "avery.quill@example.com", [*PLAIN[:3], (header, value)], BODY)
-    assert codes[-1] == ACCEPT and len(codes) == 6  # envfrom, envrcpt, 4 headers; no body read
+    assert codes[-1] == ACCEPT and len(codes) == 7  # envfrom, envrcpt, 4 headers, eoh; no body
     assert m.actions == []
 
 
