@@ -19,7 +19,7 @@ import pytest
 
 from milterctl import MilterProcess
 from postfixctl import PostfixInstance, new_workdir
-from redisctl import RedisServer
+from redis_server import RedisServer
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.mime.headers import parse_header_block
 from sigfilter.store.redis_store import RedisPublisher, connect

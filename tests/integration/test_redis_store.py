@@ -107,14 +107,6 @@ class Stack:
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """tests/conftest.py's fixture, restated: tests/integration/conftest.py defines one
-    of the same name (on tests/redisctl.py) that would shadow it in this directory."""
-    with RedisServer() as server:
-        yield server
-
-
-@pytest.fixture
 def stacks(redis_server: RedisServer) -> Iterator[list[Stack]]:
     made: list[Stack] = []
     yield made

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from redisctl import RedisServer
+from redis_server import RedisServer
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.cli import main
 from sigfilter.engine import Options, rewrite, rewritten_message
