@@ -31,7 +31,7 @@ from .catalog.importers import (
 from .config import ConfigError, load_config
 from .defaults import MODES, Mode
 from .engine import Result, rewrite, rewritten_message, tenant_options
-from .milter import MilterSettings, run
+from .milter import MilterSettings, block_signals, run
 from .mime.headers import parse_header_block
 from .service import Lookup, SignatureService, embedded_store, redis_service
 from .store.redis_store import RedisPublisher, connect
@@ -517,7 +517,9 @@ def milter(
     """Run the milter that signs mail for Postfix (until SIGTERM).
 
     Works with no config file at all: --socket and --catalog (or --redis) suffice.
-    Point Postfix at it with smtpd_milters = the same socket.
+    Point Postfix at it with smtpd_milters = the same socket. SIGTERM stops it after
+    the messages in flight; SIGUSR1 reloads the catalog (with --redis, published
+    versions arrive by themselves).
 
     \b
     Example:
@@ -535,6 +537,7 @@ def milter(
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     logging.basicConfig(level=conf.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    block_signals()  # before any thread starts (see milter.block_signals)
     listener = None
     if conf.redis:
         service, _, listener = redis_service(conf.redis, conf.cache_ttl, conf.redis_timeout)
@@ -544,7 +547,8 @@ def milter(
     source = f"redis {conf.redis}" if conf.redis else f"catalog {conf.catalog}"
     click.echo(f"sigfilter milter on {conf.socket} ({source})", err=True)
     try:
-        run(service, conf.socket, MilterSettings(max_size=conf.max_size))
+        reload = None if conf.redis else (lambda: _service(Path(conf.catalog)))
+        run(service, conf.socket, MilterSettings(max_size=conf.max_size), reload=reload)
     finally:
         if listener is not None:
             listener.stop()

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -239,12 +240,48 @@ def milter_socket(spec: str) -> str:
     raise ValueError(f"not a milter socket: {spec!r} (want unix:PATH or inet:HOST:PORT)")
 
 
+SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGUSR1}
+
+
+def block_signals() -> None:
+    """Block our signals in this thread and every thread started after it.
+
+    libmilter takes SIGHUP/SIGTERM/SIGINT with sigwait in its own thread; a thread of
+    ours that left them unblocked would receive SIGTERM and the process would die
+    mid-message instead of stopping cleanly. Call before starting any thread.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+
+
+def _reloader(reload: Callable[[], SignatureService]) -> None:
+    """Swap in a freshly loaded service on every SIGUSR1 (libmilter owns SIGHUP)."""
+    while True:
+        signal.sigwait({signal.SIGUSR1})
+        try:
+            SigfilterMilter.service = reload()
+            log.info("action=reload reason=ok")
+        except Exception:  # a bad reload keeps the running catalog
+            log.exception("action=reload reason=failed")
+
+
 def run(
-    service: SignatureService, socket: str, settings: MilterSettings, timeout: int = 600
+    service: SignatureService,
+    socket: str,
+    settings: MilterSettings,
+    timeout: int = 600,
+    reload: Callable[[], SignatureService] | None = None,
 ) -> None:
-    """Serve until SIGTERM/SIGINT (libmilter finishes the messages in flight)."""
+    """Serve until SIGTERM/SIGINT (libmilter finishes the messages in flight).
+
+    SIGUSR1 reloads (``reload`` builds the new service). libmilter's own signal thread
+    takes SIGHUP, SIGTERM and SIGINT and stops the milter on each.
+    """
     SigfilterMilter.service = service
     SigfilterMilter.settings = settings
+    block_signals()
+    if reload is not None:
+        name = "sigfilter-reload"
+        threading.Thread(target=_reloader, args=(reload,), name=name, daemon=True).start()
     Milter.factory = SigfilterMilter
     Milter.set_flags(Milter.CHGBODY | Milter.CHGHDRS | Milter.ADDHDRS)
     # The socket file is world-writable: the directory that holds it (e.g. /run/sigfilter,

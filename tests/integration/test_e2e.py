@@ -5,8 +5,12 @@ Every server is started by the fixture and stopped by it, on 127.0.0.1.
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import smtplib
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from milterctl import MilterProcess
-from postfixctl import PostfixInstance
+from postfixctl import PostfixInstance, new_workdir
 from sigfilter.engine import rewrite, tenant_options
 from sigfilter.mime.headers import parse_header_block
 from sigfilter.service import SignatureService, embedded_store
@@ -152,3 +156,35 @@ def test_corpus_through_the_stack(stack: Stack, path: Path) -> None:
     else:
         assert body_of(got) == body_of(raw), expected.reason
         assert "x-sigfilter-processed" not in header_names(got)
+
+
+def test_sigusr1_reloads_the_catalog_and_sigterm_stops(tmp_path: Path) -> None:
+    """A changed catalog is served after SIGUSR1; SIGTERM ends the milter cleanly."""
+    work = new_workdir("sigfilter-reload-")
+    catalog = work / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    sink = Sink()
+    sink.start()
+    milter = MilterProcess(work / "milter", catalog)
+    milter.start()
+    postfix = PostfixInstance(work / "postfix", free_port(), sink.port, milter.postfix_spec)
+    try:
+        postfix.start()
+        stack = Stack(postfix, milter, sink)
+        raw = message("c12_iphone_new-plain-footer.eml")
+        assert b"Head of Mail Flow" in stack.send(raw)
+        users = catalog / "tenants" / "example.com" / "users.csv"
+        users.write_text(users.read_text().replace("Head of Mail Flow", "Chief Mail Officer"))
+        assert milter.proc is not None
+        os.kill(milter.proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while "action=reload reason=ok" not in milter.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert b"Chief Mail Officer" in stack.send(raw)
+        proc = milter.proc
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(15) == 0  # libmilter finishes and exits cleanly
+    finally:
+        postfix.stop()
+        milter.stop(kill=True)
+        sink.stop()
