@@ -161,6 +161,7 @@ class PostfixInstance:
         default_action: str = "accept",
         size_limit: int = 36700160,
         overrides: Mapping[str, str] | None = None,
+        tenant_certs: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         if default_action not in ("accept", "tempfail"):
             raise ValueError(f"default_action must be accept or tempfail, not {default_action!r}")
@@ -176,6 +177,8 @@ class PostfixInstance:
         self.default_action = default_action
         self.size_limit = size_limit
         self.overrides = dict(overrides or {})
+        # sender domain -> (key file, certificate chain file) for its own return transport
+        self.tenant_certs = dict(tenant_certs or {})
         self.conf_dir = self.workdir / "conf"
         self.queue_dir = self.workdir / "queue"
         self.data_dir = self.workdir / "data"
@@ -216,9 +219,25 @@ class PostfixInstance:
             "QUEUE_RUN_DELAY": "1s",
             "MINIMAL_BACKOFF_TIME": "1s",
             "MAXIMAL_BACKOFF_TIME": "2s",
+            "TENANT_TRANSPORTS": self._tenant_transports(),
         }
         values.update(self.overrides)
         return values
+
+    def _tenant_names(self) -> dict[str, str]:
+        return {domain: f"tenant{n}" for n, domain in enumerate(sorted(self.tenant_certs), 1)}
+
+    def _tenant_transports(self) -> str:
+        lines = []
+        for domain, name in self._tenant_names().items():
+            key, cert = self.tenant_certs[domain]
+            lines += [
+                f"# {domain}",
+                f"{name} unix - - n - - smtp",
+                f"  -o syslog_name=postfix-sigtest/{name}",
+                f"  -o {{ smtp_tls_chain_files = {key}, {cert} }}",
+            ]
+        return "\n".join(lines)
 
     def write_config(self) -> None:
         """Render main.cf, master.cf and the maps into conf/; create the directories."""
@@ -242,6 +261,10 @@ class PostfixInstance:
             "tenant_senders": "".join(f"{domain} OK\n" for domain in self.tenant_domains),
             "relayhost_by_sender": "".join(
                 f"@{domain} {return_host(host)}\n" for domain, host in self.tenant_domains.items()
+            ),
+            "transport_by_sender": "".join(
+                f"@{domain} {name}:{return_host(self.tenant_domains[domain])}\n"
+                for domain, name in self._tenant_names().items()
             ),
         }
         # Postfix does not read a file modified in the current second: it sleeps 300 ms
