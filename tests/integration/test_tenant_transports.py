@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import smtplib
 import subprocess
+import time
 from pathlib import Path
 
 from postfixctl import PostfixInstance, new_workdir
@@ -49,13 +50,18 @@ def test_each_tenant_uses_its_own_transport() -> None:
                     f"Subject: {n}\r\n\r\nhi\r\n".encode(),
                 )
         assert sink.wait_for(2, timeout=30)
+        deadline = time.monotonic() + 10  # postlogd writes the log a moment later
+        while postfix.log_text().count("status=sent") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         log = postfix.log_text()
+        queue_ids = {d: re.findall(rf"(\w+): from=<avery@{re.escape(d)}>", log) for d in domains}
         for n, domain in enumerate(sorted(domains), 1):
-            # the delivery of that tenant's message is logged by that tenant's transport
-            assert re.search(
-                rf"postfix-sigtest/tenant{n}/smtp\[\d+\]: \w+: to=<jane@customer.example>.*status=sent",
-                log,
-            ), log[-2000:]
+            # that tenant's message is delivered by that tenant's transport, and only it
+            (qid,) = queue_ids[domain]
+            sent = re.findall(
+                rf"postfix-sigtest/(tenant\d)/smtp\[\d+\]: {qid}: to=.*status=sent", log
+            )
+            assert sent == [f"tenant{n}"], log[-2000:]
     finally:
         postfix.stop()
         sink.stop()
