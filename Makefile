@@ -10,7 +10,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the project needs: Python to build the venv (gcc and libmilter-dev
 # for pymilter), redis-server and postfix for the tests and the local stack (started
 # and stopped by the tests and `make run`; the system services are never used), swaks.
-APT_PACKAGES := python3 python3-venv python3-dev gcc redis-server postfix libmilter-dev swaks
+APT_PACKAGES := python3 python3-venv python3-dev gcc redis-server postfix libmilter-dev swaks altermime openssl
 
 .PHONY: run stop test lint bench deps clean
 
@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_engine.py
 	$(BIN)/python tests/bench/bench_serving.py
 	$(BIN)/python tests/bench/bench_stack.py
+	$(BIN)/python tests/bench/bench_altermime.py
 
 clean:
 	rm -rf $(VENV) run build *.egg-info filter/*.egg-info
