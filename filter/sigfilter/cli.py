@@ -518,22 +518,17 @@ def milter(
 
     Works with no config file at all: --socket and --catalog (or --redis) suffice.
     Point Postfix at it with smtpd_milters = the same socket. SIGTERM stops it after
-    the messages in flight; SIGUSR1 reloads the catalog (with --redis, published
+    the messages in flight; SIGUSR1 reloads the config file and the catalog (with --redis, published
     versions arrive by themselves).
 
     \b
     Example:
       sigfilter milter --socket unix:/run/sigfilter/milter.sock --catalog /etc/sigfilter/catalog
     """
+    flags = {"socket": socket, "catalog": catalog_dir, "redis": redis_url, "max_size": max_size,
+             "log_level": log_level}  # fmt: skip
     try:
-        conf = load_config(config_file).merged(
-            socket=socket,
-            catalog=catalog_dir,
-            redis=redis_url,
-            max_size=max_size,
-            log_level=log_level,
-        )
-        conf.validate(str(config_file or "flags"))
+        conf = load_config(config_file).merged(**flags).validate(str(config_file or "flags"))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     logging.basicConfig(level=conf.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
@@ -547,7 +542,13 @@ def milter(
     source = f"redis {conf.redis}" if conf.redis else f"catalog {conf.catalog}"
     click.echo(f"sigfilter milter on {conf.socket} ({source})", err=True)
     try:
-        reload = None if conf.redis else (lambda: _service(Path(conf.catalog)))
+
+        def reload() -> tuple[SignatureService, MilterSettings]:
+            """SIGUSR1: the config file again (flags still win), and the catalog."""
+            new = load_config(config_file).merged(**flags).validate(str(config_file or "flags"))
+            fresh = service if new.redis else _service(Path(new.catalog))
+            return fresh, MilterSettings(max_size=new.max_size)
+
         run(service, conf.socket, MilterSettings(max_size=conf.max_size), reload=reload)
     finally:
         if listener is not None:

@@ -253,14 +253,14 @@ def block_signals() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
 
 
-def _reloader(reload: Callable[[], SignatureService]) -> None:
+def _reloader(reload: Callable[[], tuple[SignatureService, MilterSettings]]) -> None:
     """Swap in a freshly loaded service on every SIGUSR1 (libmilter owns SIGHUP)."""
     while True:
         signal.sigwait({signal.SIGUSR1})
         try:
-            SigfilterMilter.service = reload()
+            SigfilterMilter.service, SigfilterMilter.settings = reload()
             log.info("action=reload reason=ok")
-        except Exception:  # a bad reload keeps the running catalog
+        except Exception:  # a bad reload keeps what runs now
             log.exception("action=reload reason=failed")
 
 
@@ -269,7 +269,7 @@ def run(
     socket: str,
     settings: MilterSettings,
     timeout: int = 600,
-    reload: Callable[[], SignatureService] | None = None,
+    reload: Callable[[], tuple[SignatureService, MilterSettings]] | None = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT (libmilter finishes the messages in flight).
 
