@@ -30,9 +30,9 @@ from .defaults import (
     REWRITE_WORKERS,
 )
 from .engine import Result, rewrite, tenant_options
-from .mime.headers import parse_header_block
+from .mime.headers import parse_content_type, parse_header_block
 from .service import SignatureService
-from .skips import Skip, check_headers
+from .skips import Skip, check_headers, type_reason
 from .store.base import StoreUnavailable
 
 log = logging.getLogger("sigfilter.milter")
@@ -40,9 +40,6 @@ log = logging.getLogger("sigfilter.milter")
 # pymilter is untyped: its return codes, typed once here.
 CONTINUE: int = Milter.CONTINUE
 ACCEPT: int = Milter.ACCEPT
-
-_SIGNED_TYPES = (b"multipart/signed", b"multipart/encrypted", b"application/pkcs7-mime",
-                 b"application/x-pkcs7-mime")  # fmt: skip
 
 
 @dataclass
@@ -97,6 +94,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self.recipients: list[str] = []
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
+        self.head = b""
         self.size = 0
         self.started = time.monotonic()
 
@@ -129,17 +127,16 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         return CONTINUE
 
     def eoh(self) -> int:
-        for field, raw in self.headers:
-            lower = field.lower()
-            if lower == PROCESSED_HEADER.lower().encode():
-                return self._pass("loop")
-            if lower == b"content-type" and raw.strip().lower().startswith(_SIGNED_TYPES):
-                return self._pass("signed-or-encrypted")
+        """Skip rules the top-level header block decides, with the engine's own reasons."""
+        self.head = self._header_block()  # built once; eom reuses it
+        block = parse_header_block(self.head)
         try:
-            check_headers(parse_header_block(self._header_block()))
+            check_headers(block)
         except Skip as skip:
             return self._pass(skip.reason)
-        return CONTINUE
+        ctype = block.get("content-type")
+        reason = type_reason(parse_content_type(ctype.value)) if ctype else None
+        return self._pass(reason) if reason else CONTINUE
 
     @Milter.noreply  # type: ignore[untyped-decorator]
     def body(self, chunk: bytes) -> int:
@@ -177,7 +174,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         found = self.service.lookup(self.sender, self.recipients)
         if found.signature is None or found.tenant is None:
             return self._pass(found.reason)
-        raw = self._header_block() + b"".join(self.chunks)
+        raw = self.head + b"".join(self.chunks)
         opts = tenant_options(found.tenant, self.settings.max_size)
         job = _pool(self.settings.workers).submit(rewrite, raw, found.signature, opts)
         try:
@@ -296,8 +293,5 @@ def run(
 def negotiated_callbacks() -> Iterable[str]:
     """The callbacks this milter asks the MTA for (the rest are skipped)."""
     mask = SigfilterMilter.protocol_mask()
-    names = {"connect": Milter.P_NOCONNECT, "hello": Milter.P_NOHELO, "data": Milter.P_NODATA,
-             "unknown": Milter.P_NOUNKNOWN, "envfrom": Milter.P_NOMAIL, "envrcpt": Milter.P_NORCPT,
-             "header": Milter.P_NOHDRS, "eoh": Milter.P_NOEOH, "body": Milter.P_NOBODY}  # fmt: skip
     # The mask holds the P_NO* bits *not* to skip, i.e. the callbacks we implement.
-    return [name for name, bit in names.items() if mask & bit]
+    return [name for name, (_, skip) in Milter.OPTIONAL_CALLBACKS.items() if mask & skip]

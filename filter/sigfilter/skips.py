@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .defaults import PROCESSED_HEADER
-from .mime.headers import HeaderBlock
+from .mime.headers import ContentType, HeaderBlock
 from .mime.leaf import TextLeaf
 from .mime.scan import Part
 
@@ -46,18 +48,23 @@ _SKIP_TYPES = {
 }
 
 
+def type_reason(ctype: ContentType, child_types: Iterable[str] = ()) -> str | None:
+    """Why a part of this type makes the message pass unchanged, or None."""
+    kind = ctype.type
+    if kind == "multipart/signed":
+        proto = (ctype.param("protocol") or "").lower()
+        return "signed-pgp" if "pgp" in " ".join([proto, *child_types]) else "signed-smime"
+    if kind in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+        smime = (ctype.param("smime-type") or "").lower()
+        return "signed-smime" if smime == "signed-data" else "encrypted"
+    return _SKIP_TYPES.get(kind)
+
+
 def check_structure(root: Part) -> None:
     for part in root.walk():
-        ctype = part.ctype.type
-        if ctype == "multipart/signed":
-            proto = (part.ctype.param("protocol") or "").lower()
-            kinds = " ".join([proto, *(c.ctype.type for c in part.children)])
-            raise Skip("signed-pgp" if "pgp" in kinds else "signed-smime", ctype)
-        if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
-            kind = (part.ctype.param("smime-type") or "").lower()
-            raise Skip("signed-smime" if kind == "signed-data" else "encrypted", ctype)
-        if ctype in _SKIP_TYPES:
-            raise Skip(_SKIP_TYPES[ctype], ctype)
+        reason = type_reason(part.ctype, (c.ctype.type for c in part.children))
+        if reason:
+            raise Skip(reason, part.ctype.type)
 
 
 def check_inline_pgp(leaf: TextLeaf) -> None:
