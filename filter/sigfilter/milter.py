@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import threading
 import time
@@ -220,8 +221,8 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         domain = self.sender.rpartition("@")[2] or "-"
         extra = " ".join(f"{k}={v}" for k, v in fields.items() if v not in (None, ""))
         ms = (time.monotonic() - self.started) * 1000
-        log.info("queue_id=%s action=%s reason=%s sender_domain=%s ms=%.1f %s",
-                 self._queue_id(), action, reason, domain, ms, extra)  # fmt: skip
+        LINES.write("queue_id=%s action=%s reason=%s sender_domain=%s ms=%.1f %s",
+                    self._queue_id(), action, reason, domain, ms, extra)  # fmt: skip
 
 
 def milter_socket(spec: str) -> str:
@@ -248,6 +249,45 @@ def block_signals() -> None:
     mid-message instead of stopping cleanly. Call before starting any thread.
     """
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+
+
+class LineWriter:
+    """Writes the per-message log lines from a thread of its own.
+
+    Making the log record and writing it cost ~0.1 ms per message on the milter's
+    critical path (measured with per-callback timers); queueing the fields costs ~1 µs.
+    Until start() (unit tests drive callbacks directly) lines are logged at once.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def write(self, fmt: str, *args: Any) -> None:
+        if self._thread is None:
+            log.info(fmt, *args)
+        else:
+            self._queue.put((fmt, args))
+
+    def start(self) -> None:
+        """Call after block_signals(), like every thread of ours."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._drain, name="sigfilter-log", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued, then stop."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(5)
+            self._thread = None
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not None:
+            log.info(item[0], *item[1])
+
+
+LINES = LineWriter()
 
 
 def _reloader(reload: Callable[[], tuple[SignatureService, MilterSettings]]) -> None:
@@ -287,7 +327,11 @@ def run(
     # libmilter's default listen backlog refuses connections when many smtpd processes
     # connect at once (seen at 20 concurrent sessions); refused means unsigned mail.
     milter_module.setbacklog(MILTER_BACKLOG)
-    Milter.runmilter("sigfilter", milter_socket(socket), timeout)
+    LINES.start()
+    try:
+        Milter.runmilter("sigfilter", milter_socket(socket), timeout)
+    finally:
+        LINES.stop()
 
 
 def negotiated_callbacks() -> Iterable[str]:

@@ -36,6 +36,13 @@ def _tenant(data: bytes) -> TenantRecord:
     return TenantRecord.from_json(data)  # decoded once per version of the record
 
 
+@functools.lru_cache(maxsize=1024)
+def _user(data: bytes) -> UserRecord:
+    # Keyed by the record's bytes, so a newly published version is decoded afresh;
+    # decoding (JSON + the rendered signatures) was most of a lookup's time.
+    return UserRecord.from_json(data)
+
+
 class SignatureService:
     def __init__(self, store: RecordStore, today: Callable[[], dt.date] = dt.date.today) -> None:
         self.store = store
@@ -60,7 +67,7 @@ class SignatureService:
             return Lookup("store-unavailable", detail=str(exc))
         if data is None:
             return Lookup("no-signature", tenant, detail=f"no signature defined for {sender}")
-        found = resolve(UserRecord.from_json(data), tenant, recipients, self.today())
+        found = resolve(_user(data), tenant, recipients, self.today())
         return Lookup(found.reason, tenant, found.signature, found.rule, found.detail)
 
 

@@ -11,6 +11,9 @@ KNOWN_CTES = IDENTITY_CTES | {"quoted-printable", "base64"}
 MAX_LINE = 998  # RFC 5322 2.1.1, octets excluding CRLF
 
 _QP_ENCODED_EOL = re.compile(rb"=0[aAdD]")
+# One hard line of quoted-printable: soft-broken lines ("...=" + EOL) then the line
+# that ends it; the outer loop is possessive, so each line is tried once, in C.
+_QP_HARD_LINE = re.compile(rb"(?:[^\n]*=[ \t\r]*\n)*+[^\n]*\n?")
 
 # Charset labels mail clients use that Python spells differently.
 _CHARSET_ALIASES = {
@@ -97,15 +100,12 @@ def qp_has_encoded_eol(body: bytes) -> bool:
 def qp_hard_line_offsets(body: bytes, wanted: int) -> list[int]:
     """Raw offsets where hard lines 0..wanted begin (a soft break "=" continues a line)."""
     starts = [0]
-    pos = 0
-    for line in body.split(b"\n"):
-        pos += len(line) + 1
-        if len(starts) > wanted:
-            break
-        if not line.rstrip(b"\r \t").endswith(b"="):
-            starts.append(pos)
-    size = len(body)
-    starts = [min(s, size) for s in starts]
+    pos, size = 0, len(body)
+    while len(starts) <= wanted and pos < size:
+        m = _QP_HARD_LINE.match(body, pos)
+        assert m is not None  # the pattern matches the empty string
+        pos = m.end()
+        starts.append(pos)
     while len(starts) <= wanted:
         starts.append(size)
     return starts

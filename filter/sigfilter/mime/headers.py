@@ -121,10 +121,39 @@ DEFAULT_TEXT = ContentType("text", "plain", {"charset": "us-ascii"})
 DEFAULT_RFC822 = ContentType("message", "rfc822", {})
 
 
+_TOKEN = r"[!#$%&'+.^_`|~0-9A-Za-z-]+"  # RFC 2045 token without "*" (RFC 2231 marks)
+_SIMPLE_TYPE = re.compile(rf"\s*({_TOKEN})/({_TOKEN})\s*")
+_SIMPLE_PARAM = re.compile(rf';\s*({_TOKEN})\s*=\s*(?:"([^"\\\r\n]*)"|({_TOKEN}))\s*')
+
+
+def _simple_content_type(value: str) -> ContentType | None:
+    """The common case (tokens and plain quoted strings) read directly, else None.
+
+    The stdlib's parser costs ~15 µs a call, several times per message; for values it
+    would read the same way (checked against it in the tests) this is a few µs.
+    """
+    m = _SIMPLE_TYPE.match(value)
+    if m is None:
+        return None
+    params: dict[str, str] = {}
+    pos = m.end()
+    while pos < len(value):
+        p = _SIMPLE_PARAM.match(value, pos)
+        if p is None:
+            return None
+        quoted, token = p.group(2), p.group(3)
+        params[p.group(1).lower()] = quoted if quoted is not None else token
+        pos = p.end()
+    return ContentType(m.group(1).lower(), m.group(2).lower(), params)
+
+
 def parse_content_type(value: str | None, default: ContentType = DEFAULT_TEXT) -> ContentType:
     """Parse a Content-Type value with the stdlib's parameter rules (RFC 2231 included)."""
     if value is None:
         return default
+    simple = _simple_content_type(value)
+    if simple is not None:
+        return simple
     msg = Message()
     msg["Content-Type"] = value
     ctype = msg.get_content_type()

@@ -1,0 +1,111 @@
+"""The fast paths taken for speed read input exactly as the slow, general code does.
+
+Each is checked against an independent oracle: the stdlib's Content-Type parser, and
+a line-by-line reading of quoted-printable soft breaks.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sigfilter.mime.codec import qp_hard_line_offsets
+from sigfilter.mime.headers import _simple_content_type, parse_content_type
+from support import CORPUS
+
+TOKEN_CHARS = "aZ09-._+!#$%&'^`|~"
+token = st.text(TOKEN_CHARS, min_size=1, max_size=8)
+space = st.sampled_from(["", " ", "  ", "\t", " \t "])
+quoted = st.text("ab ;=/?:@()<>,[]é\t'", max_size=10).map(lambda s: f'"{s}"')
+param = st.tuples(space, st.one_of(token, st.sampled_from(["charset", "Boundary"])), space,
+                  space, st.one_of(token, quoted), space)  # fmt: skip
+simple_value = st.builds(
+    lambda lead, a, b, trail, params: lead + a + "/" + b + trail
+    + "".join(f";{s1}{k}{s2}={s3}{v}{s4}" for s1, k, s2, s3, v, s4 in params),
+    space, token, token, space, st.lists(param, max_size=4),
+)  # fmt: skip
+any_value = st.lists(st.sampled_from([*"ab/;= \t\"\\*'()é", "text", "charset"]), max_size=30).map(
+    "".join
+)
+
+
+def stdlib_reading(value: str) -> tuple[str, str, dict[str, str]]:
+    msg = Message()
+    msg["Content-Type"] = value
+    ctype = msg.get_content_type()
+    if "/" not in value.split(";", 1)[0]:
+        ctype = "text/plain"
+    maintype, _, subtype = ctype.partition("/")
+    params = {}
+    for key, val in msg.get_params(failobj=[])[1:]:
+        params[key.lower()] = val if isinstance(val, str) else str(val[2])
+    return maintype, subtype, params
+
+
+def reading(value: str) -> tuple[str, str, dict[str, str]]:
+    ct = parse_content_type(value)
+    return ct.maintype, ct.subtype, ct.params
+
+
+@settings(max_examples=1000, derandomize=True)
+@given(simple_value)
+def test_simple_values_take_the_fast_path_and_read_as_the_stdlib_does(value: str) -> None:
+    assert _simple_content_type(value) is not None
+    assert reading(value) == stdlib_reading(value)
+
+
+@settings(max_examples=1000, derandomize=True)
+@given(any_value)
+def test_any_value_reads_as_the_stdlib_does(value: str) -> None:
+    assert reading(value) == stdlib_reading(value)
+
+
+def test_rfc2231_and_comments_fall_back_to_the_stdlib() -> None:
+    for value in [
+        "text/plain; name*=utf-8''na%C3%AFve.txt",
+        "text/plain (a comment); charset=utf-8",
+        'text/plain; charset="a\\"b"',
+        "multipart/mixed; boundary=----=_Part_1",
+    ]:
+        assert _simple_content_type(value) is None
+        assert reading(value) == stdlib_reading(value)
+
+
+def test_every_content_type_in_the_corpus_reads_as_the_stdlib_does() -> None:
+    field = re.compile(rb"(?im)^content-type:(.*(?:\r?\n[ \t].*)*)")
+    values = {
+        m.group(1).decode("latin-1").replace("\r", "").replace("\n", "").strip()
+        for path in CORPUS.glob("*.eml")
+        for m in field.finditer(path.read_bytes())
+    }
+    assert len(values) > 50
+    assert sum(_simple_content_type(v) is not None for v in values) > len(values) // 2
+    for value in values:
+        assert reading(value) == stdlib_reading(value), value
+
+
+def hard_lines_by_reading(body: bytes, wanted: int) -> list[int]:
+    """Line by line: a line whose last non-blank byte is "=" continues the next."""
+    starts, pos = [0], 0
+    for line in body.split(b"\n"):
+        pos += len(line) + 1
+        if len(starts) > wanted:
+            break
+        if not line.rstrip(b"\r \t").endswith(b"="):
+            starts.append(pos)
+    starts = [min(s, len(body)) for s in starts]
+    return starts + [len(body)] * (wanted + 1 - len(starts))
+
+
+qp_pieces = st.sampled_from(
+    [b"a", b"=", b"\n", b"\r\n", b" ", b"\t", b"=\r\n", b"=\n", b"3D", b"= \n"]
+)
+
+
+@settings(max_examples=1000, derandomize=True)
+@given(st.lists(qp_pieces, max_size=30).map(b"".join), st.integers(0, 12))
+def test_qp_hard_line_offsets_agree_with_a_line_by_line_reading(body: bytes, wanted: int) -> None:
+    assert qp_hard_line_offsets(body, wanted) == hard_lines_by_reading(body, wanted)
