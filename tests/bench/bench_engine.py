@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from sigfilter.engine import Options, rewrite
 from sigfilter.mime.codec import qp_encode
+from sigfilter.placement.footers import match_footer
 from sigfilter.signature import Signature
 
 SIGNATURE = Signature(
@@ -119,6 +120,13 @@ def _time(fn: Callable[[], object], runs: int) -> tuple[float, float]:
     return statistics.median(samples) * 1000, samples[int(len(samples) * 0.9)] * 1000
 
 
+def _uncached_rewrite(raw: bytes, opts: Options) -> object:
+    # The same message every run: forget the footer answers the engine keeps for
+    # recurring lines, so the time is that of a message never seen before.
+    match_footer.cache_clear()
+    return rewrite(raw, SIGNATURE, opts)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200)
@@ -133,7 +141,7 @@ def main() -> None:
         result = rewrite(raw, SIGNATURE, opts)
         assert result.signed and result.placement == "quote", result
         runs = args.runs if len(raw) < 100_000 else max(20, args.runs // 5)
-        eng, eng90 = _time(lambda raw=raw: rewrite(raw, SIGNATURE, opts), runs)
+        eng, eng90 = _time(lambda raw=raw: _uncached_rewrite(raw, opts), runs)
         base, _ = _time(
             lambda raw=raw: email.message_from_bytes(raw, policy=email.policy.SMTP).as_bytes(), runs
         )

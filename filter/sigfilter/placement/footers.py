@@ -10,6 +10,7 @@ bounded, so no line can make the footer regex backtrack badly: a long line fails
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from importlib.resources import files
@@ -222,6 +223,9 @@ def _build(table: str) -> _Compiled:
 _COMPILED = _build(files("sigfilter.placement").joinpath(_TABLE).read_text(encoding="utf-8"))
 
 
+# The same few footer lines ("Sent from my iPhone") arrive over and over, and matching
+# one against the table costs ~50 µs: answers are kept for the lines seen most recently.
+@functools.lru_cache(maxsize=2048)
 def match_footer(line: str) -> FooterMatch | None:
     """The footer row that ``line`` (one line of text, or one element's text) is.
 
