@@ -28,13 +28,14 @@ from .catalog.importers import (
     parse_directory,
     to_catalog_csv,
 )
-from .config import ConfigError, load_config
+from .config import ConfigError, MilterConfig, load_config
 from .defaults import MODES, Mode
 from .engine import Result, rewrite, rewritten_message, tenant_options
 from .milter import MilterSettings, block_signals, run
 from .mime.headers import parse_header_block
 from .service import Lookup, SignatureService, embedded_store, redis_service
 from .store.redis_store import RedisPublisher, connect
+from .supervisor import supervise
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -518,8 +519,8 @@ def milter(
 
     Works with no config file at all: --socket and --catalog (or --redis) suffice.
     Point Postfix at it with smtpd_milters = the same socket. SIGTERM stops it after
-    the messages in flight; SIGUSR1 reloads the config file and the catalog (with --redis, published
-    versions arrive by themselves).
+    the messages in flight; SIGHUP (or SIGUSR1) reloads the config file and the catalog
+    (with --redis, published versions arrive by themselves).
 
     \b
     Example:
@@ -532,7 +533,23 @@ def milter(
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     logging.basicConfig(level=conf.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    code = supervise(lambda: _milter_child(conf, config_file, flags))
+    if code:
+        raise SystemExit(code)
+
+
+def _milter_child(conf: MilterConfig, config_file: Path | None, flags: dict[str, Any]) -> int:
+    """The forked child that runs libmilter (see supervisor.py for why there is one)."""
     block_signals()  # before any thread starts (see milter.block_signals)
+    try:
+        _serve(conf, config_file, flags)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return 0
+
+
+def _serve(conf: MilterConfig, config_file: Path | None, flags: dict[str, Any]) -> None:
     listener = None
     if conf.redis:
         service, _, listener = redis_service(conf.redis, conf.cache_ttl, conf.redis_timeout)

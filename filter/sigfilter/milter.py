@@ -291,7 +291,8 @@ LINES = LineWriter()
 
 
 def _reloader(reload: Callable[[], tuple[SignatureService, MilterSettings]]) -> None:
-    """Swap in a freshly loaded service on every SIGUSR1 (libmilter owns SIGHUP)."""
+    """Swap in a freshly loaded service on every SIGUSR1 (the parent process turns
+    SIGHUP into SIGUSR1: libmilter owns SIGHUP here; see supervisor.py)."""
     while True:
         signal.sigwait({signal.SIGUSR1})
         try:

@@ -5,6 +5,7 @@ Every server is started by the fixture and stopped by it, on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -158,8 +159,15 @@ def test_corpus_through_the_stack(stack: Stack, path: Path) -> None:
         assert "x-sigfilter-processed" not in header_names(got)
 
 
-def test_sigusr1_reloads_the_catalog_and_sigterm_stops(tmp_path: Path) -> None:
-    """A changed catalog is served after SIGUSR1; SIGTERM ends the milter cleanly."""
+def _wait_for_reloads(milter: MilterProcess, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while milter.log_text().count("action=reload reason=ok") < count:
+        assert time.monotonic() < deadline, milter.log_text()[-2000:]
+        time.sleep(0.05)
+
+
+def test_sighup_and_sigusr1_reload_the_catalog_and_sigterm_stops(tmp_path: Path) -> None:
+    """A changed catalog is served after SIGHUP (and SIGUSR1); SIGTERM ends it cleanly."""
     work = new_workdir("sigfilter-reload-")
     catalog = work / "catalog"
     shutil.copytree(CATALOG, catalog)
@@ -174,13 +182,17 @@ def test_sigusr1_reloads_the_catalog_and_sigterm_stops(tmp_path: Path) -> None:
         raw = message("c12_iphone_new-plain-footer.eml")
         assert b"Head of Mail Flow" in stack.send(raw)
         users = catalog / "tenants" / "example.com" / "users.csv"
-        users.write_text(users.read_text().replace("Head of Mail Flow", "Chief Mail Officer"))
         assert milter.proc is not None
-        os.kill(milter.proc.pid, signal.SIGUSR1)
-        deadline = time.monotonic() + 10
-        while "action=reload reason=ok" not in milter.log_text() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert b"Chief Mail Officer" in stack.send(raw)
+        for n, (sig, title) in enumerate(
+            [(signal.SIGHUP, "Chief Mail Officer"), (signal.SIGUSR1, "Keeper of Signatures")], 1
+        ):
+            text = users.read_text()
+            users.write_text(
+                text.replace("Head of Mail Flow", title).replace("Chief Mail Officer", title)
+            )
+            os.kill(milter.proc.pid, sig)
+            _wait_for_reloads(milter, n)
+            assert title.encode() in stack.send(raw), sig
         proc = milter.proc
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(15) == 0  # libmilter finishes and exits cleanly
@@ -188,3 +200,28 @@ def test_sigusr1_reloads_the_catalog_and_sigterm_stops(tmp_path: Path) -> None:
         postfix.stop()
         milter.stop(kill=True)
         sink.stop()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_killing_the_parent_stops_the_milter_child() -> None:
+    """The parent that turns SIGHUP into a reload takes the libmilter child with it."""
+    work = new_workdir("sigfilter-orphan-")
+    milter = MilterProcess(work / "milter", CATALOG)
+    milter.start()
+    try:
+        assert milter.proc is not None
+        (child,) = _children(milter.proc.pid)
+        os.kill(milter.proc.pid, signal.SIGKILL)  # the parent only, not the group
+        milter.proc.wait(10)
+        deadline = time.monotonic() + 15
+        while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(child, os.WNOHANG)  # not ours to reap; init does
+            time.sleep(0.05)
+        status = Path(f"/proc/{child}/status")
+        assert not status.exists() or "State:\tZ" in status.read_text()
+    finally:
+        milter.stop(kill=True)
