@@ -103,11 +103,20 @@ class TenantLike(Protocol):
     def plain_to_html(self) -> bool: ...
 
 
-def rewrite(raw: bytes, signature: Signature, options: Options | None = None) -> Result:
-    """Put ``signature`` into ``raw`` (a whole message), or say why not."""
+def rewrite(
+    raw: bytes,
+    signature: Signature,
+    options: Options | None = None,
+    headers: HeaderBlock | None = None,
+) -> Result:
+    """Put ``signature`` into ``raw`` (a whole message), or say why not.
+
+    ``headers``: ``parse_header_block(raw)`` when the caller has it already (the milter
+    parses the header block at end of headers), so it is read once per message.
+    """
     opts = options or Options()
     try:
-        return _rewrite(raw, signature, opts)
+        return _rewrite(raw, signature, opts, headers)
     except Skip as skip:
         return Result("skipped", skip.reason, skip.detail)
     except (MimeStructureError, LeafError, ValueError, LookupError, RecursionError) as exc:
@@ -129,16 +138,16 @@ class _Leaf:
     insert: str = ""
 
 
-def _rewrite(raw: bytes, signature: Signature, opts: Options) -> Result:
+def _rewrite(raw: bytes, signature: Signature, opts: Options, parsed: HeaderBlock | None) -> Result:
     if len(raw) > opts.max_size:
         raise Skip("too-large", f"{len(raw)} bytes > {opts.max_size}")
-    headers = parse_header_block(raw)
+    headers = parsed if parsed is not None else parse_header_block(raw)
     if headers.defects:
         raise Skip("malformed", "header block: " + ", ".join(sorted(set(headers.defects))))
     if not headers.closed:
         raise Skip("malformed", "no empty line ends the header block")
     check_headers(headers)
-    root = scan(raw)
+    root = scan(raw, headers)
     check_structure(root)
     plain, html = body_leaves(root)
     if plain is None and html is None:

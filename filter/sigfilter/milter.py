@@ -31,7 +31,7 @@ from .defaults import (
     REWRITE_WORKERS,
 )
 from .engine import Result, rewrite, tenant_options
-from .mime.headers import parse_content_type, parse_header_block
+from .mime.headers import HeaderBlock, parse_content_type, parse_header_block
 from .service import SignatureService
 from .skips import Skip, check_headers, type_reason
 from .store.base import StoreUnavailable
@@ -96,6 +96,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
         self.head = b""
+        self.block: HeaderBlock | None = None
         self.size = 0
         self.started = time.monotonic()
 
@@ -129,8 +130,8 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
 
     def eoh(self) -> int:
         """Skip rules the top-level header block decides, with the engine's own reasons."""
-        self.head = self._header_block()  # built once; eom reuses it
-        block = parse_header_block(self.head)
+        self.head = self._header_block()  # built and parsed once; eom reuses both
+        self.block = block = parse_header_block(self.head)
         try:
             check_headers(block)
         except Skip as skip:
@@ -177,7 +178,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             return self._pass(found.reason)
         raw = self.head + b"".join(self.chunks)
         opts = tenant_options(found.tenant, self.settings.max_size)
-        job = _pool(self.settings.workers).submit(rewrite, raw, found.signature, opts)
+        job = _pool(self.settings.workers).submit(rewrite, raw, found.signature, opts, self.block)
         try:
             result = job.result(timeout=self.settings.time_limit)
         except FutureTimeout:

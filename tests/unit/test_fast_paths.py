@@ -12,9 +12,10 @@ from email.message import Message
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sigfilter.engine import Options, rewrite
 from sigfilter.mime.codec import qp_hard_line_offsets
-from sigfilter.mime.headers import _simple_content_type, parse_content_type
-from support import CORPUS
+from sigfilter.mime.headers import _simple_content_type, parse_content_type, parse_header_block
+from support import CORPUS, MESSAGES, SIGNATURE
 
 TOKEN_CHARS = "aZ09-._+!#$%&'^`|~"
 token = st.text(TOKEN_CHARS, min_size=1, max_size=8)
@@ -109,3 +110,14 @@ qp_pieces = st.sampled_from(
 @given(st.lists(qp_pieces, max_size=30).map(b"".join), st.integers(0, 12))
 def test_qp_hard_line_offsets_agree_with_a_line_by_line_reading(body: bytes, wanted: int) -> None:
     assert qp_hard_line_offsets(body, wanted) == hard_lines_by_reading(body, wanted)
+
+
+def test_a_header_block_parsed_by_the_caller_gives_the_same_result() -> None:
+    """The milter hands the engine the header block it parsed at end of headers."""
+    opts = Options(mode="full")
+    messages = sorted(CORPUS.glob("*.eml")) + sorted(MESSAGES.glob("*.eml"))
+    assert len(messages) > 60
+    for path in messages:
+        raw = path.read_bytes()
+        given = rewrite(raw, SIGNATURE, opts, parse_header_block(raw))
+        assert given == rewrite(raw, SIGNATURE, opts), path.name

@@ -78,21 +78,31 @@ def _content_type(headers: HeaderBlock, default: ContentType) -> ContentType:
     return parse_content_type(fields[0].value if fields else None, default)
 
 
-def scan(raw: bytes) -> Part:
-    """Scan a whole message (header block + body)."""
+def scan(raw: bytes, top: HeaderBlock | None = None) -> Part:
+    """Scan a whole message (header block + body).
+
+    ``top`` is the message's own header block when the caller has parsed it already
+    (``parse_header_block(raw)``): it is not parsed again.
+    """
     counter = [0]
-    return _scan_entity(raw, 0, len(raw), 0, DEFAULT_TEXT, counter)
+    return _scan_entity(raw, 0, len(raw), 0, DEFAULT_TEXT, counter, top)
 
 
 def _scan_entity(
-    raw: bytes, start: int, end: int, depth: int, default: ContentType, counter: list[int]
+    raw: bytes,
+    start: int,
+    end: int,
+    depth: int,
+    default: ContentType,
+    counter: list[int],
+    parsed: HeaderBlock | None = None,
 ) -> Part:
     counter[0] += 1
     if counter[0] > MAX_PARTS:
         raise MimeStructureError(f"more than {MAX_PARTS} parts")
     if depth > MAX_DEPTH:
         raise MimeStructureError(f"multipart nesting deeper than {MAX_DEPTH}")
-    headers = parse_header_block(raw, start, end)
+    headers = parsed if parsed is not None else parse_header_block(raw, start, end)
     ctype = _content_type(headers, default)
     part = Part(start, headers, ctype, headers.end, end, depth)
     if part.is_multipart:
