@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, cli_ops
 from .catalog import CatalogError, RenderError, compile_catalog, load_catalog
 from .catalog.check import check_catalog
 from .catalog.importers import (
@@ -582,3 +582,8 @@ def milter(
     finally:
         if listener is not None:
             listener.stop()
+
+
+# -- registered command groups (one line each) -----------------------------------------
+main.add_command(cli_ops.health)
+main.add_command(cli_ops.stats)
