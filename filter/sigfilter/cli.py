@@ -587,3 +587,4 @@ def milter(
 # -- registered command groups (one line each) -----------------------------------------
 main.add_command(cli_ops.health)
 main.add_command(cli_ops.stats)
+main.add_command(cli_ops.doctor)

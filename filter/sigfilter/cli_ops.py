@@ -7,10 +7,13 @@ how to fix it is printed), 2 usage.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
+from .config import ConfigError, MilterConfig, load_config
 from .defaults import HEALTH_TIMEOUT, HISTORY_MINUTES, METRICS_URL
+from .doctor import Doctor, Finding, Resolve, dns_resolve, report
 from .health import HealthError, fetch_json, metrics_endpoint, probe_milter
 from .stats import render, summarise
 
@@ -87,3 +90,88 @@ def stats(url: str, minutes: int, as_json: bool) -> None:
         raise click.ClickException(f"cannot read the milter's stats: {exc}") from exc
     summary = summarise(data, minutes)
     click.echo(json.dumps(summary) if as_json else render(summary, url))
+
+
+# The DNS lookup doctor uses; tests put a resolver of their own here (no public DNS).
+RESOLVER: Resolve = dns_resolve
+
+
+@click.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The milter's TOML configuration (default: /etc/sigfilter/milter.toml "
+                   "if it exists).")  # fmt: skip
+@click.option("--tenant", help="Check this tenant only (its key in the catalog).")
+@click.option("--catalog", "catalog_dir", help="Catalog directory (overrides the config).")
+@click.option("--redis", "redis_url", metavar="URL", help="Redis URL (overrides the config).")
+@click.option("--socket", metavar="SPEC", help="Milter socket (overrides the config).")
+@click.option("--postfix-config", metavar="DIR",
+              help="Postfix config directory (postconf -c DIR; default: the system's).")  # fmt: skip
+@click.option("--no-postfix", is_flag=True, help="Skip the Postfix and certificate checks.")
+@click.option("--no-dns", is_flag=True, help="Skip the DNS checks.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only what is wrong.")
+def doctor(
+    config_file: Path | None,
+    tenant: str | None,
+    catalog_dir: str | None,
+    redis_url: str | None,
+    socket: str | None,
+    postfix_config: str | None,
+    no_postfix: bool,
+    no_dns: bool,
+    quiet: bool,
+) -> None:
+    """Check the configuration, catalog, Redis, milter, Postfix, certificates and DNS.
+
+    Prints one line per check (ok, WARN, FAIL) and, for each problem, how to fix it.
+    Exits 1 if anything failed, 0 otherwise (warnings included).
+
+    \b
+    Checks:
+      config    the milter's TOML file (every setting valid)
+      catalog   the catalog directory (as sigfilter catalog check)
+      redis     answers PING and holds a published catalog
+      milter    answers option negotiation on its socket
+      postfix   smtpd_milters, milter_default_action, milter timeouts,
+                message_size_limit, relay restrictions, map files (postconf)
+      tls       TLS levels and protocols; expiry of every certificate Postfix uses
+      dns       MX/A of each tenant's return host; DKIM TXT when configured
+
+    \b
+    Example:
+      sigfilter doctor --config /etc/sigfilter/milter.toml --tenant example.com
+    """
+    conf, found = _doctor_config(config_file, catalog_dir, redis_url, socket)
+    where = str(config_file or "flags")
+    doc = Doctor(conf, where, tenant=tenant, postfix_dir=postfix_config,
+                 resolve=None if no_dns else RESOLVER)  # fmt: skip
+    found += doc.check_catalog()
+    found += doc.check_redis()
+    found += doc.check_milter()
+    if not no_postfix:
+        found += doc.check_postfix()
+    found += doc.check_dns()
+    text, code = report(found, verbose=not quiet)
+    click.echo(text)
+    raise SystemExit(code)
+
+
+DEFAULT_CONFIG = Path("/etc/sigfilter/milter.toml")
+
+
+def _doctor_config(
+    path: Path | None, catalog: str | None, redis: str | None, socket: str | None
+) -> tuple[MilterConfig, list[Finding]]:
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    where = str(path or "flags")
+    try:
+        conf = load_config(path).merged(catalog=catalog, redis=redis, socket=socket)
+    except ConfigError as exc:
+        fix = f"correct {path}" if path else "pass --config FILE"
+        return MilterConfig(), [Finding("fail", "config", str(exc), fix)]
+    try:
+        conf.validate(where)
+    except ConfigError as exc:
+        return conf, [Finding("fail", "config", str(exc), f"correct the setting in {where}")]
+    source = f"redis {conf.redis}" if conf.redis else f"catalog {conf.catalog}"
+    return conf, [Finding("ok", "config", f"{where}: socket {conf.socket}, {source}")]
