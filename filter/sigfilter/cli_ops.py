@@ -105,7 +105,7 @@ RESOLVER: Resolve = dns_resolve
 @click.option("--redis", "redis_url", metavar="URL", help="Redis URL (overrides the config).")
 @click.option("--socket", metavar="SPEC", help="Milter socket (overrides the config).")
 @click.option("--postfix-config", metavar="DIR",
-              help="Postfix config directory (postconf -c DIR; default: the system's).")  # fmt: skip
+              help="Postfix config dir (postconf -c DIR; default: the system's).")  # fmt: skip
 @click.option("--no-postfix", is_flag=True, help="Skip the Postfix and certificate checks.")
 @click.option("--no-dns", is_flag=True, help="Skip the DNS checks.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only what is wrong.")
