@@ -11,6 +11,7 @@ import json
 import smtplib
 import socket
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from milterctl import MilterProcess
 from postfixctl import PostfixInstance
 from sigfilter.cli import main
+from sigfilter.health import probe_milter
 from sigfilter.logline import parse_kv
 from sink import Sink, free_port
 from support import MESSAGES, to_crlf
@@ -230,3 +232,24 @@ def test_stats_without_a_milter_says_so() -> None:
         f"Error: cannot read the milter's stats: http://127.0.0.1:{port}/stats: "
     )
     assert "Connection refused" in result.output
+
+
+def test_systemd_hears_ready_once_the_socket_answers() -> None:
+    """Type=notify: READY=1 arrives on $NOTIFY_SOCKET, and by then the milter negotiates."""
+    work = Path(tempfile.mkdtemp(prefix="sigfilter-notify-"))
+    work.chmod(0o755)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(work / "notify"))
+    notify.settimeout(20)
+    milter = MilterProcess(work / "milter", CATALOG, env={"NOTIFY_SOCKET": str(work / "notify")})
+    starter = threading.Thread(target=milter.start)
+    try:
+        starter.start()
+        message = notify.recv(4096)
+        got = probe_milter(milter.postfix_spec)  # at once: READY means it listens
+        assert message == f"READY=1\nSTATUS=listening on {milter.postfix_spec}".encode()
+        assert got.version == 6
+    finally:
+        starter.join(20)
+        milter.stop(kill=True)
+        notify.close()
