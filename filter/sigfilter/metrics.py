@@ -214,7 +214,7 @@ class _StoreCollector:
 def parse_listen(spec: str) -> tuple[str, int]:
     """``HOST:PORT`` -> (host, port); raises ValueError with the spelling wanted."""
     host, sep, port = spec.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"not HOST:PORT: {spec!r} (e.g. 127.0.0.1:9464)")
     return host.strip("[]"), int(port)
 
