@@ -7,6 +7,7 @@ content, and the sender's full address only when configured (``log_sender = "add
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 
@@ -16,20 +17,21 @@ FIELDS = (
     "rule", "bytes_in", "bytes_out", "ms", "detail",
 )  # fmt: skip
 
-_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_@:/+,")
+_PLAIN = re.compile(r"[A-Za-z0-9.\-_@:/+,()]+")
+_ORDER = {name: n for n, name in enumerate(FIELDS)}
 
 
 def _kv_value(value: object) -> str:
     text = str(value)
-    if text and all(c in _PLAIN for c in text):
+    if _PLAIN.fullmatch(text):
         return text
     return json.dumps(text)  # quoted: spaces, quotes, '=' and non-ASCII stay unambiguous
 
 
 def format_line(fields: Mapping[str, object], fmt: str = "kv") -> str:
     """``fields`` in FIELDS order (then any others), as ``key=value …`` or JSON."""
-    keys = [k for k in FIELDS if k in fields] + [k for k in fields if k not in FIELDS]
-    present = {k: fields[k] for k in keys if fields[k] not in (None, "")}
+    keys = sorted(fields, key=lambda k: _ORDER.get(k, len(FIELDS)))  # stable: others keep order
+    present = {k: fields[k] for k in keys if fields[k] is not None and fields[k] != ""}
     if fmt == "json":
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"
         return json.dumps({"ts": stamp, **present}, separators=(",", ":"))
