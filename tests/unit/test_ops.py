@@ -21,6 +21,8 @@ from sigfilter.metrics import Metrics, MetricsServer, MinuteHistory, start_serve
 from sigfilter.milter import ACCEPT, MilterSettings, SigfilterMilter, sd_notify
 from sigfilter.service import SignatureService, embedded_store
 from sigfilter.stats import render, summarise
+from sigfilter.store.base import StoreUnavailable
+from sigfilter.store.cache import CachedStore
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 
@@ -193,6 +195,28 @@ def test_cache_and_redis_counts_come_from_the_store(metrics: Metrics) -> None:
     assert got[("sigfilter_cache_lookups_total", (("result", "stale"),))] == 1
     assert got[("sigfilter_redis_errors_total", ())] == 6
     assert got[("sigfilter_cache_entries", ())] == 9
+
+
+def test_cache_counts_each_failed_backend_request_once() -> None:
+    """A failed request counts one Redis error; lookups while resting do not ask again."""
+
+    class Down:
+        def version(self) -> int:
+            raise StoreUnavailable("connection refused")
+
+        def get(self, key: str) -> bytes | None:
+            raise StoreUnavailable("connection refused")
+
+    clock = Clock(0.0)
+    cache = CachedStore(Down(), ttl=10, clock=clock, retry_after=1.0)
+    for _ in range(3):
+        with pytest.raises(StoreUnavailable):
+            cache.get("user:a")
+    assert cache.stats()["backend_errors"] == 1 and cache.stats()["unavailable"] == 3
+    clock.now = 2.0  # past retry_after: asked again, failed again
+    with pytest.raises(StoreUnavailable):
+        cache.get("user:a")
+    assert cache.stats()["backend_errors"] == 2
 
 
 # -- the minute history and stats ------------------------------------------------------------
