@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from .config import ConfigError, MilterConfig, load_config
-from .defaults import HEALTH_TIMEOUT, HISTORY_MINUTES, METRICS_URL
+from .defaults import DEFAULT_CONFIG, HEALTH_TIMEOUT, HISTORY_MINUTES, METRICS_URL
 from .doctor import Doctor, Finding, Resolve, dns_resolve, report
 from .health import HealthError, fetch_json, metrics_endpoint, probe_milter
 from .stats import render, summarise
@@ -98,7 +98,7 @@ RESOLVER: Resolve = dns_resolve
 
 @click.command()
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="The milter's TOML configuration (default: /etc/sigfilter/milter.toml "
+              help="The milter's TOML configuration (default: /etc/sigfilter/sigfilter.toml "
                    "if it exists).")  # fmt: skip
 @click.option("--tenant", help="Check this tenant only (its key in the catalog).")
 @click.option("--catalog", "catalog_dir", help="Catalog directory (overrides the config).")
@@ -138,7 +138,7 @@ def doctor(
 
     \b
     Example:
-      sigfilter doctor --config /etc/sigfilter/milter.toml --tenant example.com
+      sigfilter doctor --config /etc/sigfilter/sigfilter.toml --tenant example.com
     """
     conf, found = _doctor_config(config_file, catalog_dir, redis_url, socket)
     where = str(config_file or "flags")
@@ -155,14 +155,11 @@ def doctor(
     raise SystemExit(code)
 
 
-DEFAULT_CONFIG = Path("/etc/sigfilter/milter.toml")
-
-
 def _doctor_config(
     path: Path | None, catalog: str | None, redis: str | None, socket: str | None
 ) -> tuple[MilterConfig, list[Finding]]:
-    if path is None and DEFAULT_CONFIG.is_file():
-        path = DEFAULT_CONFIG
+    if path is None and Path(DEFAULT_CONFIG).is_file():
+        path = Path(DEFAULT_CONFIG)
     where = str(path or "flags")
     try:
         conf = load_config(path).merged(catalog=catalog, redis=redis, socket=socket)

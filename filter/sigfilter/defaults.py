@@ -31,6 +31,7 @@ MESSAGE_TIME_LIMIT = 5.0  # seconds for one message's rewrite; then it passes un
 REWRITE_WORKERS = 8  # threads that run rewrites (the GIL makes more pointless)
 
 # Operations: metrics, logs, health.
+DEFAULT_CONFIG = "/etc/sigfilter/sigfilter.toml"  # what `sigfilter doctor` reads if it exists
 METRICS_LISTEN = "127.0.0.1:9464"  # the metrics port (loopback); "" or "off" switches it off
 METRICS_URL = "http://127.0.0.1:9464"  # where `sigfilter stats` and `health` look by default
 HISTORY_MINUTES = 60  # per-minute counts kept for `sigfilter stats` (the last hour)
