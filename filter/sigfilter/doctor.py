@@ -25,7 +25,7 @@ from .catalog.check import check_catalog
 from .catalog.model import Catalog
 from .config import MilterConfig
 from .defaults import CERT_WARN_DAYS, HEALTH_TIMEOUT
-from .health import HealthError, probe_milter
+from .health import HealthError, Negotiated, fetch_json, probe_milter
 from .store.redis_store import RedisPublisher, connect
 
 Level = Literal["ok", "warn", "fail"]
@@ -132,7 +132,10 @@ class Doctor:
     resolve: Resolve | None = dns_resolve  # None: no DNS checks
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     redis_client: Callable[[str], Any] | None = None
+    probe: Callable[[str], Negotiated] = probe_milter
+    fetch: Callable[[str], dict[str, Any]] = fetch_json
     catalog: Catalog | None = field(default=None, init=False)
+    published: str | None = field(default=None, init=False)  # the version in Redis
 
     def run(self) -> list[Finding]:
         found: list[Finding] = []
@@ -197,6 +200,7 @@ class Doctor:
                 "publish one: sigfilter publish CATALOG_DIR --redis " + url,
             )
             return
+        self.published = version
         yield Finding("ok", "redis", f"{url} answers; catalog version {version} published")
 
     def check_milter(self) -> Iterator[Finding]:
@@ -204,7 +208,7 @@ class Doctor:
         if not spec:
             return
         try:
-            got = probe_milter(spec)
+            got = self.probe(spec)
         except HealthError as exc:
             yield Finding(
                 "fail",
@@ -214,6 +218,33 @@ class Doctor:
             )
             return
         yield Finding("ok", "milter", f"answers on {spec} (milter protocol {got.version})")
+        yield from self._served_version()
+
+    def _served_version(self) -> Iterator[Finding]:
+        """The milter's /status against what Redis holds: a stale milter missed a switch."""
+        listen = self.conf.metrics
+        if listen in ("", "off"):
+            return
+        url = f"http://{listen}/status"
+        try:
+            served = self.fetch(url).get("catalog_version")
+        except HealthError as exc:
+            yield Finding(
+                "warn",
+                "milter",
+                f"its metrics port does not answer: {exc}",
+                f"check milter.metrics in {self.where} and the milter's log",
+            )
+            return
+        if self.published is not None and str(served) != self.published:
+            yield Finding(
+                "warn",
+                "milter",
+                f"the milter serves catalog version {served}, Redis holds {self.published}",
+                "look for Redis errors in the milter's log; systemctl reload sigfilter",
+            )
+        else:
+            yield Finding("ok", "milter", f"serves catalog version {served}")
 
     # -- Postfix ---------------------------------------------------------------------------
 

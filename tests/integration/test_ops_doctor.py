@@ -94,7 +94,8 @@ def relay() -> Iterator[Relay]:
     key, cert = make_cert(tls, "relay", dt.datetime.now(dt.UTC) + dt.timedelta(days=365))
     redis = RedisServer()
     sink = Sink()
-    milter = MilterProcess(work / "milter", redis_url=redis.url)
+    metrics_port = free_port()
+    milter = MilterProcess(work / "milter", redis_url=redis.url, metrics_port=metrics_port)
     postfix = PostfixInstance(
         work / "postfix",
         smtpd_port=free_port(),
@@ -105,7 +106,7 @@ def relay() -> Iterator[Relay]:
     config = work / "milter.toml"
     config.write_text(
         f'[milter]\nsocket = "{milter.postfix_spec}"\ncatalog = "{CATALOG}"\n'
-        f'redis = "{redis.url}"\nmetrics = ""\n'
+        f'redis = "{redis.url}"\nmetrics = "127.0.0.1:{metrics_port}"\n'
     )
     try:
         redis.start()
@@ -148,6 +149,7 @@ def test_healthy_relay(relay: Relay) -> None:
         f"ok    config   {relay.config}: socket {relay.milter.postfix_spec}, redis {relay.redis.url}",
         f"ok    redis    {relay.redis.url} answers; catalog version {relay.version} published",
         f"ok    milter   answers on {relay.milter.postfix_spec} (milter protocol 6)",
+        f"ok    milter   serves catalog version {relay.version}",
         f"ok    postfix  smtpd_milters = {relay.milter.postfix_spec}",
         "ok    postfix  3 map file(s) present",
         f"ok    dns      return host {RETURN_HOST} of tenant example.com: 198.51.100.25",

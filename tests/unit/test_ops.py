@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from sigfilter.config import ConfigError, MilterConfig, load_config
 from sigfilter.doctor import Doctor, Finding, PostconfFailed, report
+from sigfilter.health import HealthError, Negotiated
 from sigfilter.logline import format_line, parse_kv
 from sigfilter.metrics import Metrics, MetricsServer, MinuteHistory, start_server
 from sigfilter.milter import ACCEPT, MilterSettings, SigfilterMilter, sd_notify
@@ -439,6 +440,32 @@ def test_doctor_dkim_key_when_a_tenant_has_a_selector() -> None:
     ]
     answers.clear()
     assert [f.level for f in doc.check_dns()] == ["fail"]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"catalog_version": 7}, ("ok", "serves catalog version 7")),
+        ({"catalog_version": 6}, ("warn", "the milter serves catalog version 6, Redis holds 7")),
+        (None, ("warn", "its metrics port does not answer: http://127.0.0.1:9464/status: "
+                        "refused")),
+    ],
+)  # fmt: skip
+def test_doctor_compares_the_served_version_with_redis(
+    status: dict[str, int] | None, expected: tuple[str, str]
+) -> None:
+    def fetch(url: str) -> dict[str, int]:
+        if status is None:
+            raise HealthError(f"{url}: refused")
+        return status
+
+    conf = MilterConfig(socket="unix:/run/sigfilter/milter.sock")
+    doc = Doctor(conf, "flags", probe=lambda spec: Negotiated(6, 0, 0), fetch=fetch)
+    doc.published = "7"
+    found = list(doc.check_milter())
+    assert (found[0].level, found[0].message) == (
+        "ok", "answers on unix:/run/sigfilter/milter.sock (milter protocol 6)")  # fmt: skip
+    assert (found[1].level, found[1].message) == expected
 
 
 def test_report_exit_codes() -> None:
