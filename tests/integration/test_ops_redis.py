@@ -1,12 +1,14 @@
 """Cache and Redis metrics through the real stack: Redis serving, then Redis down.
 
-smtplib → private Postfix → the milter (serving from a real redis-server, metrics on)
+smtplib → private Postfix → the milter (serving from a real redis-server, metrics on,
+JSON log lines)
 → Postfix → sink. The cache's hits and misses, Redis errors, the store-unavailable
 error and its log line are read back from /metrics and the milter's log.
 """
 
 from __future__ import annotations
 
+import json
 import smtplib
 import tempfile
 import time
@@ -22,7 +24,6 @@ from milterctl import MilterProcess
 from postfixctl import PostfixInstance
 from redis_server import RedisServer
 from sigfilter.catalog import compile_catalog, load_catalog
-from sigfilter.logline import parse_kv
 from sigfilter.store.redis_store import RedisPublisher
 from sink import Sink, free_port
 from support import MESSAGES, decoded_leaves, to_crlf
@@ -70,7 +71,12 @@ def stack() -> Iterator[Stack]:
     work.chmod(0o755)
     redis = RedisServer()
     sink = Sink()
-    milter = MilterProcess(work / "milter", redis_url=redis.url, metrics_port=free_port())
+    milter = MilterProcess(
+        work / "milter",
+        redis_url=redis.url,
+        metrics_port=free_port(),
+        extra_args=["--log-format", "json"],
+    )
     try:
         redis.start()
         records = compile_catalog(load_catalog(CATALOG))
@@ -91,6 +97,10 @@ def stack() -> Iterator[Stack]:
         milter.stop(kill=True)
         sink.stop()
         redis.close()
+
+
+def json_lines(log: str) -> list[dict[str, str]]:
+    return [json.loads(x) for x in log.splitlines() if x.startswith("{")]
 
 
 def test_cache_counts_then_a_redis_outage(stack: Stack) -> None:
@@ -116,14 +126,18 @@ def test_cache_counts_then_a_redis_outage(stack: Stack) -> None:
     assert "Avery Quill" in decoded_leaves(stack.send(AVERY))["plain"]
     assert stack.lookups()["hit"] == 12
 
+    # --log-format json: each message's line is one JSON object, alone on its line.
     deadline = time.monotonic() + 5
-    while "reason=store-unavailable" not in stack.milter.log_text():
-        assert time.monotonic() < deadline
+    while len(lines := json_lines(stack.milter.log_text())) < 4:
+        assert time.monotonic() < deadline, stack.milter.log_text()
         time.sleep(0.05)
-    (line,) = [
-        parse_kv(x) for x in stack.milter.log_text().splitlines()
-        if "reason=store-unavailable" in x and " sigfilter.message " in x
-    ]  # fmt: skip
+    assert [(x["action"], x["reason"]) for x in lines] == [
+        ("signed", "ok"),
+        ("signed", "ok"),
+        ("skipped", "store-unavailable"),
+        ("signed", "ok"),
+    ]
+    line = lines[2]
     assert line["action"] == "skipped" and line["sender_domain"] == "not-in-catalog.example"
     port = stack.redis.port
     assert line["detail"] == (
