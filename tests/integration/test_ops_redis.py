@@ -1,9 +1,8 @@
 """Cache and Redis metrics through the real stack: Redis serving, then Redis down.
 
 smtplib → private Postfix → the milter (serving from a real redis-server, metrics on,
-JSON log lines)
-→ Postfix → sink. The cache's hits and misses, Redis errors, the store-unavailable
-error and its log line are read back from /metrics and the milter's log.
+JSON log lines) → Postfix → sink. The cache's hits and misses, Redis errors, the
+store-unavailable error and its log line are read back from /metrics and the milter's log.
 """
 
 from __future__ import annotations
