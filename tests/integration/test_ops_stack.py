@@ -8,6 +8,8 @@ are read back and their counts and fields checked against what was sent.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import smtplib
 import socket
 import tempfile
@@ -253,3 +255,39 @@ def test_systemd_hears_ready_once_the_socket_answers() -> None:
         starter.join(20)
         milter.stop(kill=True)
         notify.close()
+
+
+@pytest.mark.slow  # libmilter takes a few seconds to stop on SIGTERM
+def test_signals_still_reach_libmilter_with_the_metrics_server_running() -> None:
+    """The metrics thread starts after the signal mask: SIGUSR1 reloads, SIGTERM stops."""
+    work = Path(tempfile.mkdtemp(prefix="sigfilter-signals-"))
+    work.chmod(0o755)
+    milter = MilterProcess(work / "milter", CATALOG, metrics_port=free_port())
+    milter.start()
+    try:
+        assert milter.proc is not None
+        proc = milter.proc
+        loaded = [v for k, v in scrape(milter).items()
+                  if k[0] == "sigfilter_catalog_loaded_timestamp_seconds"]  # fmt: skip
+        time.sleep(0.05)  # the clock moves on before the reload
+        os.kill(proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while "action=reload reason=ok" not in milter.log_text():
+            assert time.monotonic() < deadline, milter.log_text()
+            time.sleep(0.05)
+        again = [v for k, v in scrape(milter).items()
+                 if k[0] == "sigfilter_catalog_loaded_timestamp_seconds"]  # fmt: skip
+        assert len(loaded) == len(again) == 1 and again[0] > loaded[0]
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(15) == 0  # libmilter's graceful stop, not a signal death
+    finally:
+        milter.stop(kill=True)
+
+
+def scrape(milter: MilterProcess) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = get(milter.metrics_url + "/metrics")
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
