@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import socket
 import urllib.error
 import urllib.request
@@ -11,9 +12,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sigfilter import cli_ops
+from sigfilter.cli import main
 from sigfilter.config import ConfigError, MilterConfig, load_config
 from sigfilter.doctor import Doctor, Finding, PostconfFailed, report
 from sigfilter.health import HealthError, Negotiated
@@ -474,3 +478,43 @@ def test_report_exit_codes() -> None:
         "ok    a        fine", "WARN  b        meh", "      fix: do x",
         "0 failure(s), 1 warning(s)"]  # fmt: skip
     assert report([Finding("fail", "c", "broken", "fix it")], verbose=False)[1] == 1
+
+
+# -- the commands without a stack --------------------------------------------------------------
+
+
+def test_doctor_without_any_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(cli_ops, "DEFAULT_CONFIG", str(tmp_path / "absent.toml"))
+    result = CliRunner().invoke(main, ["doctor", "--no-postfix", "--no-dns"])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "FAIL  config   flags: no socket (set milter.socket or pass --socket)",
+        "      fix: correct the setting in flags",
+        "1 failure(s), 0 warning(s)",
+    ]
+
+
+def test_doctor_reports_a_broken_catalog(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    (catalog / "tenants" / "example.com" / "tenant.toml").write_text('mode = "sometimes"\n')
+    args = ["doctor", "--socket", "unix:/nonexistent/s", "--catalog", str(catalog),
+            "--no-postfix", "--no-dns", "-q"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith(f"FAIL  catalog  {catalog} has ")
+    assert lines[1] == (
+        f"      fix: sigfilter catalog check {catalog} lists them; fix, then reload the "
+        "milter (kill -USR1 its pid)"
+    )
+    assert lines[2] == (
+        "FAIL  milter   the milter does not answer on unix:/nonexistent/s: cannot connect "
+        "to unix:/nonexistent/s: No such file or directory"
+    )
+
+
+@pytest.mark.parametrize("command", ["health", "stats", "doctor"])
+def test_ops_commands_explain_themselves(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0 and "Example:" in result.output
