@@ -16,10 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import dns.exception
-import dns.resolver
-from cryptography import x509
-
 from .catalog import CatalogError, load_catalog
 from .catalog.check import check_catalog
 from .catalog.model import Catalog
@@ -65,6 +61,10 @@ def run_postconf(args: Sequence[str]) -> str:
 
 def dns_resolve(name: str, rdtype: str) -> list[str]:
     """Look ``name`` up with dnspython; [] when it has no such record."""
+    # Imported here: every `sigfilter` start (the milter's too) would pay ~50 ms for them.
+    import dns.exception  # noqa: PLC0415
+    import dns.resolver  # noqa: PLC0415
+
     try:
         answer = dns.resolver.resolve(name, rdtype, lifetime=HEALTH_TIMEOUT)
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -398,6 +398,8 @@ class Doctor:
             yield from self._certificate(path, name)
 
     def _certificate(self, path: str, name: str) -> Iterator[Finding]:
+        from cryptography import x509  # noqa: PLC0415 - see dns_resolve
+
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
