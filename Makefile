@@ -51,6 +51,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_engine.py
 	$(BIN)/python tests/bench/bench_serving.py
+	$(BIN)/python tests/bench/bench_metrics.py
 	$(BIN)/python tests/bench/bench_stack.py
 	$(BIN)/python tests/bench/bench_altermime.py
 

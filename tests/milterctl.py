@@ -16,7 +16,13 @@ START_TIMEOUT = 15.0
 
 class MilterProcess:
     def __init__(
-        self, workdir: Path, catalog: Path | None = None, redis_url: str | None = None
+        self,
+        workdir: Path,
+        catalog: Path | None = None,
+        redis_url: str | None = None,
+        metrics_port: int | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -24,6 +30,10 @@ class MilterProcess:
         self.socket_path = workdir / "milter.sock"
         self.catalog = catalog
         self.redis_url = redis_url
+        # No metrics port unless asked: the default 9464 would clash between test runs.
+        self.metrics_port = metrics_port
+        self.extra_args = list(extra_args or [])
+        self.env = env
         self.log_path = workdir / "milter.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -35,9 +45,14 @@ class MilterProcess:
         args = [sys.executable, "-m", "sigfilter", "milter", "--socket", self.postfix_spec]
         args += ["--catalog", str(self.catalog)] if self.catalog else []
         args += ["--redis", self.redis_url] if self.redis_url else []
+        metrics = f"127.0.0.1:{self.metrics_port}" if self.metrics_port else "off"
+        args += ["--metrics", metrics, *self.extra_args]
         self.socket_path.unlink(missing_ok=True)
+        env = {**os.environ, **self.env} if self.env else None
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=log, start_new_session=True, env=env
+            )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -72,6 +87,12 @@ class MilterProcess:
                 os.killpg(pgid, signal.SIGKILL)
             self.proc.wait(5)
         self.proc = None
+
+    @property
+    def metrics_url(self) -> str:
+        if not self.metrics_port:
+            raise RuntimeError("started without a metrics port")
+        return f"http://127.0.0.1:{self.metrics_port}"
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

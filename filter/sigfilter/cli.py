@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, cli_ops
 from .catalog import CatalogError, RenderError, compile_catalog, load_catalog
 from .catalog.check import check_catalog
 from .catalog.importers import (
@@ -29,7 +29,7 @@ from .catalog.importers import (
     to_catalog_csv,
 )
 from .config import ConfigError, MilterConfig, load_config
-from .defaults import MODES, Mode
+from .defaults import LOG_FORMATS, MODES, Mode
 from .engine import Result, rewrite, rewritten_message, tenant_options
 from .milter import MilterSettings, block_signals, run
 from .mime.headers import parse_header_block
@@ -492,6 +492,23 @@ def cache_flush(redis_url: str, yes: bool) -> None:
 # -- milter ----------------------------------------------------------------------------
 
 
+def _settings(conf: MilterConfig) -> MilterSettings:
+    return MilterSettings(
+        max_size=conf.max_size, log_format=conf.log_format, log_sender=conf.log_sender
+    )
+
+
+def _setup_logging(level: str, log_format: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(name)s %(message)s")
+    if log_format == "json":
+        # The line per message is a whole JSON object (it carries its own time).
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        message_log = logging.getLogger("sigfilter.message")
+        message_log.addHandler(handler)
+        message_log.propagate = False
+
+
 @main.command()
 @click.option(
     "--config",
@@ -507,6 +524,16 @@ def cache_flush(redis_url: str, yes: bool) -> None:
 )
 @click.option("--max-size", type=int, help="Messages larger than this many bytes pass unchanged.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--metrics",
+    metavar="HOST:PORT",
+    help="Serve /metrics, /status, /stats here (default 127.0.0.1:9464; off: none).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    help="The line per message: key=value (kv, default) or JSON.",
+)
 def milter(
     config_file: Path | None,
     socket: str | None,
@@ -514,6 +541,8 @@ def milter(
     redis_url: str | None,
     max_size: int | None,
     log_level: str | None,
+    metrics: str | None,
+    log_format: str | None,
 ) -> None:
     """Run the milter that signs mail for Postfix (until SIGTERM).
 
@@ -527,12 +556,12 @@ def milter(
       sigfilter milter --socket unix:/run/sigfilter/milter.sock --catalog /etc/sigfilter/catalog
     """
     flags = {"socket": socket, "catalog": catalog_dir, "redis": redis_url, "max_size": max_size,
-             "log_level": log_level}  # fmt: skip
+             "log_level": log_level, "metrics": metrics, "log_format": log_format}  # fmt: skip
     try:
         conf = load_config(config_file).merged(**flags).validate(str(config_file or "flags"))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    logging.basicConfig(level=conf.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    _setup_logging(conf.log_level, conf.log_format)
     code = supervise(lambda: _milter_child(conf, config_file, flags))
     if code:
         raise SystemExit(code)
@@ -564,9 +593,15 @@ def _serve(conf: MilterConfig, config_file: Path | None, flags: dict[str, Any]) 
             """SIGUSR1: the config file again (flags still win), and the catalog."""
             new = load_config(config_file).merged(**flags).validate(str(config_file or "flags"))
             fresh = service if new.redis else _service(Path(new.catalog))
-            return fresh, MilterSettings(max_size=new.max_size)
+            return fresh, _settings(new)
 
-        run(service, conf.socket, MilterSettings(max_size=conf.max_size), reload=reload)
+        run(service, conf.socket, _settings(conf), reload=reload, metrics_listen=conf.metrics)
     finally:
         if listener is not None:
             listener.stop()
+
+
+# -- registered command groups (one line each) -----------------------------------------
+main.add_command(cli_ops.health)
+main.add_command(cli_ops.stats)
+main.add_command(cli_ops.doctor)

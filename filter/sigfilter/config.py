@@ -8,6 +8,9 @@ max_size = 52428800                          # bytes; larger messages pass uncha
 cache_ttl = 1200                             # seconds
 redis_timeout = 0.2                          # seconds
 log_level = "info"
+metrics = "127.0.0.1:9464"                   # /metrics, /status, /stats; "" switches off
+log_format = "kv"                            # the line per message: kv (key=value) or json
+log_sender = "domain"                        # or "address": the full sender in each line
 """
 
 from __future__ import annotations
@@ -17,7 +20,15 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .defaults import CACHE_TTL, DEFAULT_MAX_SIZE, REDIS_TIMEOUT
+from .defaults import (
+    CACHE_TTL,
+    DEFAULT_MAX_SIZE,
+    LOG_FORMATS,
+    LOG_SENDERS,
+    METRICS_LISTEN,
+    REDIS_TIMEOUT,
+)
+from .metrics import parse_listen
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -35,6 +46,9 @@ class MilterConfig:
     cache_ttl: float = CACHE_TTL
     redis_timeout: float = REDIS_TIMEOUT
     log_level: str = "info"
+    metrics: str = METRICS_LISTEN
+    log_format: str = "kv"
+    log_sender: str = "domain"
 
     def merged(self, **overrides: Any) -> MilterConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v not in (None, "")})
@@ -50,6 +64,15 @@ class MilterConfig:
             raise ConfigError(f"{where}: max_size, cache_ttl and redis_timeout must be positive")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"{where}: log_level must be one of {', '.join(LOG_LEVELS)}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"{where}: log_format must be one of {', '.join(LOG_FORMATS)}")
+        if self.log_sender not in LOG_SENDERS:
+            raise ConfigError(f"{where}: log_sender must be one of {', '.join(LOG_SENDERS)}")
+        if self.metrics not in ("", "off"):
+            try:
+                parse_listen(self.metrics)
+            except ValueError as exc:
+                raise ConfigError(f'{where}: metrics: {exc}; "" switches it off') from exc
         return self
 
 

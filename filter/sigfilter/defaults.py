@@ -29,3 +29,15 @@ CACHE_RETRY_AFTER = 1.0  # seconds the cache stops asking a backend that just fa
 MILTER_BACKLOG = 1024  # listen backlog: room for every smtpd process connecting at once
 MESSAGE_TIME_LIMIT = 5.0  # seconds for one message's rewrite; then it passes unchanged
 REWRITE_WORKERS = 8  # threads that run rewrites (the GIL makes more pointless)
+
+# Operations: metrics, logs, health.
+DEFAULT_CONFIG = "/etc/sigfilter/sigfilter.toml"  # what `sigfilter doctor` reads if it exists
+METRICS_LISTEN = "127.0.0.1:9464"  # the metrics port (loopback); "" or "off" switches it off
+METRICS_URL = "http://127.0.0.1:9464"  # where `sigfilter stats` and `health` look by default
+HISTORY_MINUTES = 60  # per-minute counts kept for `sigfilter stats` (the last hour)
+# Rewrite time histogram buckets (seconds): the engine takes ~1 ms; the limit is 5 s.
+REWRITE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
+LOG_FORMATS = ("kv", "json")  # the per-message log line: key=value or one JSON object
+LOG_SENDERS = ("domain", "address")  # what of the sender the log line shows
+HEALTH_TIMEOUT = 3.0  # seconds `sigfilter health` waits for the milter and the status
+CERT_WARN_DAYS = 21  # doctor warns when a certificate expires sooner than this

@@ -557,6 +557,7 @@ def test_cache_ttl_with_a_fake_clock() -> None:
         "stale_served": 0,
         "unavailable": 0,
         "invalidations": 0,
+        "backend_errors": 0,
         "entries": 1,
     }
 

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from ..defaults import CACHE_MAX_ENTRIES, CACHE_RETRY_AFTER, CACHE_TTL
 from .base import RecordStore, StoreUnavailable
 
-# Every lookup counts exactly one of the first four.
-_COUNTERS = ("hits", "misses", "stale_served", "unavailable", "invalidations")
+# Every lookup counts exactly one of the first four; backend_errors counts failed requests.
+_COUNTERS = ("hits", "misses", "stale_served", "unavailable", "invalidations", "backend_errors")
 
 
 class CachedStore:
@@ -81,6 +81,7 @@ class CachedStore:
             with self._lock:
                 self._down_until = now + self.retry_after
                 self._down_reason = str(exc)
+                self._counts["backend_errors"] += 1
             return self._fallback(key, entry, exc)
         with self._lock:
             self._counts["misses"] += 1

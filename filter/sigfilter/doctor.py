@@ -1,0 +1,613 @@
+"""`sigfilter doctor`: check everything a relay needs and say what to fix.
+
+Each check yields Findings (ok, warn or fail, with the fix). The outside world comes
+in through injectable functions: ``postconf`` (runs Postfix's postconf), ``resolve``
+(DNS), ``now`` (certificate expiry) and ``redis_client`` — tests pass their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+import subprocess
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .catalog import CatalogError, load_catalog
+from .catalog.check import check_catalog
+from .catalog.model import Catalog
+from .config import MilterConfig
+from .defaults import CERT_WARN_DAYS, HEALTH_TIMEOUT
+from .health import HealthError, Negotiated, fetch_json, probe_milter
+from .store.redis_store import RedisPublisher, connect
+
+Level = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    area: str
+    message: str
+    fix: str = ""
+
+
+class LookupFailed(Exception):
+    """DNS could not answer (timeout, SERVFAIL): not the same as "no such record"."""
+
+
+class PostconfFailed(Exception):
+    """postconf could not run or refused the configuration directory."""
+
+
+Postconf = Callable[[Sequence[str]], str]
+Resolve = Callable[[str, str], list[str]]  # (name, type) -> answers; [] for none
+
+
+def run_postconf(args: Sequence[str]) -> str:
+    try:
+        proc = subprocess.run(
+            ["postconf", *args], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PostconfFailed(str(exc)) from exc
+    if proc.returncode != 0:
+        raise PostconfFailed(proc.stderr.strip() or f"exit {proc.returncode}")
+    return proc.stdout
+
+
+def dns_resolve(name: str, rdtype: str) -> list[str]:
+    """Look ``name`` up with dnspython; [] when it has no such record."""
+    # Imported here: every `sigfilter` start (the milter's too) would pay ~50 ms for them.
+    import dns.exception  # noqa: PLC0415
+    import dns.resolver  # noqa: PLC0415
+
+    try:
+        answer = dns.resolver.resolve(name, rdtype, lifetime=HEALTH_TIMEOUT)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except dns.exception.DNSException as exc:
+        raise LookupFailed(str(exc) or type(exc).__name__) from exc
+    return [r.to_text() for r in answer]
+
+
+# Postfix parameters the checks read.
+PARAMS = (
+    "smtpd_milters",
+    "milter_default_action",
+    "milter_connect_timeout",
+    "milter_command_timeout",
+    "milter_content_timeout",
+    "message_size_limit",
+    "smtpd_tls_security_level",
+    "smtp_tls_security_level",
+    "smtpd_tls_protocols",
+    "smtpd_tls_mandatory_protocols",
+    "smtp_tls_protocols",
+    "smtp_tls_mandatory_protocols",
+    "smtpd_relay_restrictions",
+    "smtpd_sender_restrictions",
+    "mynetworks",
+    "sender_dependent_relayhost_maps",
+    "sender_dependent_default_transport_maps",
+    "smtp_tls_policy_maps",
+    "smtpd_tls_chain_files",
+    "smtp_tls_chain_files",
+    "smtpd_tls_cert_file",
+    "smtp_tls_cert_file",
+)
+MAP_PARAMS = (
+    "smtpd_sender_restrictions",
+    "sender_dependent_relayhost_maps",
+    "sender_dependent_default_transport_maps",
+    "smtp_tls_policy_maps",
+)
+CERT_PARAMS = (
+    "smtpd_tls_chain_files",
+    "smtp_tls_chain_files",
+    "smtpd_tls_cert_file",
+    "smtp_tls_cert_file",
+)
+# Longest sensible waits for a milter (seconds): a hung milter holds each SMTP session.
+TIMEOUT_LIMITS = {
+    "milter_connect_timeout": 10,
+    "milter_command_timeout": 30,
+    "milter_content_timeout": 60,
+}
+# Map types whose file postmap builds, and the suffix it adds.
+MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
+FILE_MAPS = {"texthash", "regexp", "pcre", "cidr", *MAP_SUFFIX}
+
+
+@dataclass
+class Doctor:
+    conf: MilterConfig
+    where: str  # the config file (or "flags") named in fixes
+    tenant: str | None = None
+    postfix_dir: str | None = None  # postconf -c DIR (a private instance)
+    postconf: Postconf = run_postconf
+    resolve: Resolve | None = dns_resolve  # None: no DNS checks
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    redis_client: Callable[[str], Any] | None = None
+    probe: Callable[[str], Negotiated] = probe_milter
+    fetch: Callable[[str], dict[str, Any]] = fetch_json
+    catalog: Catalog | None = field(default=None, init=False)
+    published: str | None = field(default=None, init=False)  # the version in Redis
+
+    def run(self) -> list[Finding]:
+        found: list[Finding] = []
+        for check in (
+            self.check_catalog,
+            self.check_redis,
+            self.check_milter,
+            self.check_postfix,
+            self.check_dns,
+        ):
+            found += check()
+        return found
+
+    # -- catalog, Redis, the milter --------------------------------------------------------
+
+    def check_catalog(self) -> Iterator[Finding]:
+        if not self.conf.catalog:
+            return
+        try:
+            cat = load_catalog(Path(self.conf.catalog))
+        except CatalogError as exc:
+            yield _catalog_fail(self.conf.catalog, exc.problems)
+            return
+        problems, summary = check_catalog(cat)
+        if problems:
+            yield _catalog_fail(self.conf.catalog, problems)
+            return
+        self.catalog = cat
+        yield Finding("ok", "catalog", f"{self.conf.catalog}: {summary}")
+        if self.tenant and self.tenant not in cat.tenants:
+            yield Finding(
+                "fail",
+                "catalog",
+                f"no tenant {self.tenant} in {self.conf.catalog} "
+                f"(have: {', '.join(sorted(cat.tenants))})",
+                f"create {self.conf.catalog}/tenants/{self.tenant}/tenant.toml or pick one above",
+            )
+
+    def check_redis(self) -> Iterator[Finding]:
+        url = self.conf.redis
+        if not url:
+            return
+        client = (self.redis_client or (lambda u: connect(u, self.conf.redis_timeout)))(url)
+        try:
+            client.ping()
+            status = RedisPublisher(client).status()
+        except Exception:  # noqa: BLE001 - any client error means the same to the operator
+            yield Finding(
+                "fail",
+                "redis",
+                f"{url} does not answer PING",
+                f"start Redis (systemctl start redis-server) or correct milter.redis in "
+                f"{self.where}; the milter serves from its cache meanwhile",
+            )
+            return
+        version = status.get("current_version", "none")
+        if version == "none":
+            yield Finding(
+                "fail",
+                "redis",
+                f"{url} answers but holds no published catalog",
+                "publish one: sigfilter publish CATALOG_DIR --redis " + url,
+            )
+            return
+        self.published = version
+        yield Finding("ok", "redis", f"{url} answers; catalog version {version} published")
+
+    def check_milter(self) -> Iterator[Finding]:
+        spec = self.conf.socket
+        if not spec:
+            return
+        try:
+            got = self.probe(spec)
+        except HealthError as exc:
+            yield Finding(
+                "fail",
+                "milter",
+                f"the milter does not answer on {spec}: {exc}",
+                "start it (systemctl start sigfilter) and see its log (journalctl -u sigfilter)",
+            )
+            return
+        yield Finding("ok", "milter", f"answers on {spec} (milter protocol {got.version})")
+        yield from self._served_version()
+
+    def _served_version(self) -> Iterator[Finding]:
+        """The milter's /status against what Redis holds: a stale milter missed a switch."""
+        listen = self.conf.metrics
+        if listen in ("", "off"):
+            return
+        url = f"http://{listen}/status"
+        try:
+            served = self.fetch(url).get("catalog_version")
+        except HealthError as exc:
+            yield Finding(
+                "warn",
+                "milter",
+                f"its metrics port does not answer: {exc}",
+                f"check milter.metrics in {self.where} and the milter's log",
+            )
+            return
+        if self.published is not None and str(served) != self.published:
+            yield Finding(
+                "warn",
+                "milter",
+                f"the milter serves catalog version {served}, Redis holds {self.published}",
+                "look for Redis errors in the milter's log; systemctl reload sigfilter",
+            )
+        else:
+            yield Finding("ok", "milter", f"serves catalog version {served}")
+
+    # -- Postfix ---------------------------------------------------------------------------
+
+    def _postconf(self, *args: str) -> str:
+        prefix = ["-c", self.postfix_dir] if self.postfix_dir else []
+        return self.postconf([*prefix, *args])
+
+    def check_postfix(self) -> Iterator[Finding]:
+        try:
+            values = _parse_postconf(self._postconf(*PARAMS))
+            explicit = set(_parse_postconf(self._postconf("-n")))
+            services = _parse_postconf(self._postconf("-P"))
+        except PostconfFailed as exc:
+            where = f"-c {self.postfix_dir}" if self.postfix_dir else "the default instance"
+            yield Finding(
+                "fail",
+                "postfix",
+                f"postconf failed for {where}: {exc}",
+                "install Postfix, or pass --postfix-config DIR for a private instance",
+            )
+            return
+        yield from self._milter_params(values, explicit)
+        yield from self._size(values)
+        yield from self._tls(values)
+        yield from self._relay(values)
+        yield from self._maps(values)
+        yield from self._certificates(values, services)
+
+    def _milter_params(self, v: dict[str, str], explicit: set[str]) -> Iterator[Finding]:
+        milters = v.get("smtpd_milters", "")
+        sock = self.conf.socket
+        if not milters:
+            yield Finding(
+                "fail",
+                "postfix",
+                "smtpd_milters is empty: no mail is signed",
+                f"postconf -e 'smtpd_milters = {sock or 'unix:/run/sigfilter/milter.sock'}'"
+                " && postfix reload",
+            )
+        elif sock and sock not in milters.replace(",", " ").split():
+            yield Finding(
+                "fail",
+                "postfix",
+                f"smtpd_milters = {milters} does not name the milter's socket {sock}",
+                f"postconf -e 'smtpd_milters = {sock}' && postfix reload",
+            )
+        else:
+            yield Finding("ok", "postfix", f"smtpd_milters = {milters}")
+        action = v.get("milter_default_action", "")
+        if "milter_default_action" not in explicit or action not in ("accept", "tempfail"):
+            yield Finding(
+                "warn",
+                "postfix",
+                f"milter_default_action is not set explicitly (now {action})",
+                "postconf -e milter_default_action=accept (unsigned mail flows while "
+                "the milter is down) or =tempfail (mail waits)",
+            )
+        for name, limit in TIMEOUT_LIMITS.items():
+            seconds = _seconds(v.get(name, ""))
+            if seconds is None or seconds > limit:
+                yield Finding(
+                    "warn",
+                    "postfix",
+                    f"{name} = {v.get(name)}: a hung milter holds SMTP sessions that long",
+                    f"postconf -e {name}={limit}s",
+                )
+
+    def _size(self, v: dict[str, str]) -> Iterator[Finding]:
+        limit = int(v.get("message_size_limit", "0") or 0)
+        if limit == 0 or limit > self.conf.max_size:
+            yield Finding(
+                "warn",
+                "postfix",
+                f"message_size_limit = {limit} exceeds the milter's max_size "
+                f"{self.conf.max_size}: mail in between passes unsigned",
+                f"raise milter.max_size in {self.where} or lower message_size_limit",
+            )
+
+    def _tls(self, v: dict[str, str]) -> Iterator[Finding]:
+        inbound = v.get("smtpd_tls_security_level", "")
+        if inbound not in ("may", "encrypt"):
+            yield Finding(
+                "warn",
+                "tls",
+                f"smtpd_tls_security_level = {inbound or '(empty)'}: mail from "
+                "Exchange Online arrives unencrypted",
+                "set it to may (or encrypt) with smtpd_tls_chain_files",
+            )
+        outbound = v.get("smtp_tls_security_level", "")
+        if outbound not in ("secure", "verify", "encrypt", "dane", "dane-only"):
+            yield Finding(
+                "warn",
+                "tls",
+                f"smtp_tls_security_level = {outbound or '(empty)'}: the return leg "
+                "to Exchange Online is not verified",
+                "set it to secure with smtp_tls_CAfile",
+            )
+        for name in (
+            "smtpd_tls_protocols",
+            "smtpd_tls_mandatory_protocols",
+            "smtp_tls_protocols",
+            "smtp_tls_mandatory_protocols",
+        ):
+            if not _modern_tls(v.get(name, "")):
+                yield Finding(
+                    "warn",
+                    "tls",
+                    f"{name} = {v.get(name)} allows TLS older than 1.2",
+                    f"postconf -e '{name} = >=TLSv1.2'",
+                )
+
+    def _relay(self, v: dict[str, str]) -> Iterator[Finding]:
+        relay = _words(v.get("smtpd_relay_restrictions", ""))
+        networks = _words(v.get("mynetworks", ""))
+        if not relay or relay[-1] != "reject" or any(n.endswith("/0") for n in networks):
+            yield Finding(
+                "fail",
+                "postfix",
+                f"open relay risk: smtpd_relay_restrictions = {' '.join(relay)}, "
+                f"mynetworks = {' '.join(networks)}",
+                "smtpd_relay_restrictions = permit_mynetworks, reject with mynetworks "
+                "= Exchange Online's outbound ranges only",
+            )
+        sender = _words(v.get("smtpd_sender_restrictions", ""))
+        if not sender or sender[-1] != "reject":
+            yield Finding(
+                "fail",
+                "postfix",
+                "smtpd_sender_restrictions does not end with reject: mail of any "
+                "sender domain is relayed",
+                "check_sender_access texthash:/etc/postfix/tenant_senders, reject",
+            )
+
+    def _maps(self, v: dict[str, str]) -> Iterator[Finding]:
+        maps = [(n, kind, path) for n in MAP_PARAMS for kind, path in _map_files(v.get(n, ""))]
+        problems = [f for name, kind, path in maps for f in _map_problem(name, kind, path)]
+        yield from problems
+        if maps and not problems:
+            yield Finding("ok", "postfix", f"{len(maps)} map file(s) present")
+
+    def _certificates(self, v: dict[str, str], services: dict[str, str]) -> Iterator[Finding]:
+        files: dict[str, str] = {}
+        for name in CERT_PARAMS:
+            for path in _words(v.get(name, "")):
+                files.setdefault(path, name)
+        for name, value in services.items():  # master.cf -o overrides (tenant transports)
+            if name.rpartition("/")[2] in CERT_PARAMS:
+                for path in _words(value):
+                    files.setdefault(path, name)
+        for path, name in files.items():
+            yield from self._certificate(path, name)
+
+    def _certificate(self, path: str, name: str) -> Iterator[Finding]:
+        from cryptography import x509  # noqa: PLC0415 - see dns_resolve
+
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            yield Finding(
+                "fail",
+                "tls",
+                f"{path} ({name}) cannot be read: {exc.strerror}",
+                f"put the file there or correct {name}",
+            )
+            return
+        if b"-----BEGIN CERTIFICATE-----" not in data:
+            return  # a key file in a chain_files list
+        try:
+            certs = x509.load_pem_x509_certificates(data)
+        except ValueError as exc:
+            yield Finding(
+                "fail", "tls", f"{path} ({name}): not a PEM certificate ({exc})", f"replace {path}"
+            )
+            return
+        leaf = certs[0]
+        ends = leaf.not_valid_after_utc
+        subject = leaf.subject.rfc4514_string()
+        days = (ends - self.now()).total_seconds() / 86400
+        day = ends.strftime("%Y-%m-%d")
+        if days < 0:
+            yield Finding(
+                "fail",
+                "tls",
+                f"certificate {path} ({subject}) expired on {day}",
+                f"renew it, install it at {path} and run postfix reload",
+            )
+        elif days < CERT_WARN_DAYS:
+            yield Finding(
+                "warn",
+                "tls",
+                f"certificate {path} ({subject}) expires on {day}, in {int(days)} days",
+                "renew it soon",
+            )
+        else:
+            yield Finding("ok", "tls", f"certificate {path} ({subject}) valid until {day}")
+
+    # -- DNS --------------------------------------------------------------------------------
+
+    def check_dns(self) -> Iterator[Finding]:
+        if self.resolve is None or self.catalog is None:
+            return
+        tenants = self.catalog.tenants
+        if self.tenant and self.tenant not in tenants:
+            return  # the catalog check said so
+        for key in [self.tenant] if self.tenant else sorted(tenants):
+            tenant = tenants[key]
+            yield from self._return_host(key, tenant.return_host)
+            selector = str(getattr(tenant, "dkim_selector", "") or "")
+            if selector:
+                for domain in tenant.domains:
+                    yield from self._dkim(key, selector, domain)
+
+    def _lookup(self, name: str, rdtype: str) -> list[str]:
+        assert self.resolve is not None
+        return self.resolve(name, rdtype)
+
+    def _return_host(self, key: str, spec: str) -> Iterator[Finding]:
+        host = _host_of(spec)
+        if not host or _is_address(host):
+            return
+        try:
+            records = self._lookup(host, "MX") or self._lookup(host, "A")
+        except LookupFailed as exc:
+            yield Finding(
+                "warn",
+                "dns",
+                f"cannot look up {host} (tenant {key}): {exc}",
+                "check the resolver in /etc/resolv.conf",
+            )
+            return
+        if not records:
+            yield Finding(
+                "fail",
+                "dns",
+                f"return host {host} of tenant {key} has no MX or A record",
+                f"correct return_host in tenants/{key}/tenant.toml (Exchange Online: "
+                "DOMAIN-TLD.mail.protection.outlook.com)",
+            )
+        else:
+            yield Finding("ok", "dns", f"return host {host} of tenant {key}: {records[0]}")
+
+    def _dkim(self, key: str, selector: str, domain: str) -> Iterator[Finding]:
+        name = f"{selector}._domainkey.{domain}"
+        try:
+            records = self._lookup(name, "TXT")
+        except LookupFailed as exc:
+            yield Finding("warn", "dns", f"cannot look up {name}: {exc}", "check the resolver")
+            return
+        text = " ".join(r.replace('" "', "").strip('"') for r in records)
+        if "p=" not in text:
+            yield Finding(
+                "fail",
+                "dns",
+                f"no DKIM key at {name} (tenant {key})",
+                f"publish the TXT record that sigfilter dkim prints for {domain}",
+            )
+        else:
+            yield Finding("ok", "dns", f"DKIM key published at {name}")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _catalog_fail(where: str, problems: list[str]) -> Finding:
+    shown = "; ".join(problems[:3]) + (f" (+{len(problems) - 3} more)" if len(problems) > 3 else "")
+    return Finding(
+        "fail",
+        "catalog",
+        f"{where} has {len(problems)} problem(s): {shown}",
+        f"sigfilter catalog check {where} lists them; fix, then reload the milter "
+        "(kill -USR1 its pid)",
+    )
+
+
+def _map_problem(name: str, kind: str, path: str) -> list[Finding]:
+    postmap = f"postmap {path} && " if kind in MAP_SUFFIX else ""
+    if not Path(path).is_file():
+        return [
+            Finding(
+                "fail",
+                "postfix",
+                f"map file {path} ({name}) is missing",
+                f"create it (postfix/README.md lists its lines), then {postmap}postfix reload",
+            )
+        ]
+    if kind in MAP_SUFFIX and not Path(path + MAP_SUFFIX[kind]).is_file():
+        return [
+            Finding(
+                "fail",
+                "postfix",
+                f"map {kind}:{path} ({name}) was never built",
+                f"{postmap}postfix reload",
+            )
+        ]
+    return []
+
+
+def _parse_postconf(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition(" = ")
+        if sep:
+            out[name.strip()] = value.strip()
+        elif line.rstrip().endswith(" ="):
+            out[line.rstrip()[:-2].strip()] = ""
+    return out
+
+
+def _words(value: str) -> list[str]:
+    return [w for w in re.split(r"[\s,]+", value.strip("{} ")) if w]
+
+
+def _seconds(value: str) -> int | None:
+    m = re.fullmatch(r"(\d+)([smhdw]?)", value.strip())
+    if not m:
+        return None
+    return int(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m[2]]
+
+
+def _modern_tls(value: str) -> bool:
+    v = value.replace(" ", "")
+    if v.startswith(">="):
+        return v[2:] in ("TLSv1.2", "TLSv1.3")
+    excluded = {w[1:] for w in re.split(r"[,:]", v) if w.startswith("!")}
+    return {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"} <= excluded
+
+
+def _map_files(value: str) -> list[tuple[str, str]]:
+    out = []
+    for word in _words(value):
+        kind, sep, path = word.partition(":")
+        if sep and kind in FILE_MAPS and path.startswith("/"):
+            out.append((kind, path))
+    return out
+
+
+def _host_of(spec: str) -> str:
+    host = spec.strip()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host[1:]
+    return host.rpartition(":")[0] if re.search(r":\d+$", host) else host
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def report(findings: list[Finding], verbose: bool = True) -> tuple[str, int]:
+    """The text to print and the exit code (1 if anything failed)."""
+    lines = []
+    for f in findings:
+        if f.level == "ok" and not verbose:
+            continue
+        lines.append(f"{f.level.upper() if f.level != 'ok' else 'ok':5} {f.area:8} {f.message}")
+        if f.fix and f.level != "ok":
+            lines.append(f"      fix: {f.fix}")
+    fails = sum(f.level == "fail" for f in findings)
+    warns = sum(f.level == "warn" for f in findings)
+    lines.append(
+        f"{fails} failure(s), {warns} warning(s)" if fails or warns else "everything looks right"
+    )
+    return "\n".join(lines), 1 if fails else 0

@@ -1,0 +1,145 @@
+"""Cache and Redis metrics through the real stack: Redis serving, then Redis down.
+
+smtplib → private Postfix → the milter (serving from a real redis-server, metrics on,
+JSON log lines) → Postfix → sink. The cache's hits and misses, Redis errors, the
+store-unavailable error and its log line are read back from /metrics and the milter's log.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from milterctl import MilterProcess
+from postfixctl import PostfixInstance
+from redis_server import RedisServer
+from sigfilter.catalog import compile_catalog, load_catalog
+from sigfilter.store.redis_store import RedisPublisher
+from sink import Sink, free_port
+from support import MESSAGES, decoded_leaves, to_crlf
+
+CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+AVERY = "avery.quill@example.com"
+OTHER = "someone@not-in-catalog.example"
+RAW = to_crlf((MESSAGES / "c24_generic_html-base64.eml").read_bytes())
+
+
+@dataclass
+class Stack:
+    redis: RedisServer
+    milter: MilterProcess
+    postfix: PostfixInstance
+    sink: Sink
+
+    def send(self, sender: str) -> bytes:
+        before = len(self.sink.messages)
+        with smtplib.SMTP("127.0.0.1", self.postfix.smtpd_port, timeout=30) as client:
+            client.sendmail(sender, ["jane@customer.example"], RAW)
+        assert self.sink.wait_for(before + 1, timeout=30), self.postfix.log_text()[-3000:]
+        return self.sink.messages[before][2]
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        with urllib.request.urlopen(self.milter.metrics_url + "/metrics", timeout=5) as r:
+            text = r.read().decode()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    def lookups(self) -> dict[str, float]:
+        got = self.metrics()
+        return {
+            result: got.get(("sigfilter_cache_lookups_total", (("result", result),)), 0.0)
+            for result in ("hit", "miss", "stale", "unavailable")
+        }
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    work = Path(tempfile.mkdtemp(prefix="sigfilter-ops-redis-"))
+    work.chmod(0o755)
+    redis = RedisServer()
+    sink = Sink()
+    milter = MilterProcess(
+        work / "milter",
+        redis_url=redis.url,
+        metrics_port=free_port(),
+        extra_args=["--log-format", "json"],
+    )
+    try:
+        redis.start()
+        records = compile_catalog(load_catalog(CATALOG))
+        RedisPublisher(redis.client()).publish(records, {"catalog": str(CATALOG)})
+        sink.start()
+        milter.start()
+        postfix = PostfixInstance(
+            work / "postfix", free_port(), sink.port, milter.postfix_spec,
+            tenant_domains={"example.com": f"127.0.0.1:{sink.port}",
+                            "not-in-catalog.example": f"127.0.0.1:{sink.port}"},
+        )  # fmt: skip
+        try:
+            postfix.start()
+            yield Stack(redis, milter, postfix, sink)
+        finally:
+            postfix.stop()
+    finally:
+        milter.stop(kill=True)
+        sink.stop()
+        redis.close()
+
+
+def json_lines(log: str) -> list[dict[str, str]]:
+    return [json.loads(x) for x in log.splitlines() if x.startswith("{")]
+
+
+def test_cache_counts_then_a_redis_outage(stack: Stack) -> None:
+    # First message: MAIL FROM asks for the domain and tenant records (2 misses); the
+    # end of the message finds those cached (2 hits) and asks for the user (1 miss).
+    assert "Avery Quill" in decoded_leaves(stack.send(AVERY))["plain"]
+    assert stack.lookups() == {"hit": 2.0, "miss": 3.0, "stale": 0.0, "unavailable": 0.0}
+    stack.send(AVERY)  # everything cached now: 5 hits
+    assert stack.lookups() == {"hit": 7.0, "miss": 3.0, "stale": 0.0, "unavailable": 0.0}
+
+    stack.redis.stop()
+    # A sender domain never looked up: the cache must ask Redis, which is down. The
+    # message passes unchanged, counted as an error of kind store-unavailable.
+    got = stack.send(OTHER)
+    assert got.endswith(RAW.split(b"\r\n\r\n", 1)[1])
+    metrics = stack.metrics()
+    assert metrics[("sigfilter_redis_errors_total", ())] == 1  # then left alone for 1 s
+    assert metrics[("sigfilter_errors_total", (("kind", "store-unavailable"),))] == 1
+    skipped = (("action", "skipped"), ("reason", "store-unavailable"), ("tenant", ""))
+    assert metrics[("sigfilter_messages_total", skipped)] == 1
+    assert stack.lookups()["unavailable"] == 2  # at MAIL FROM and at the end
+    # A known sender still gets signed from the cache while Redis is down.
+    assert "Avery Quill" in decoded_leaves(stack.send(AVERY))["plain"]
+    assert stack.lookups()["hit"] == 12
+
+    # --log-format json: each message's line is one JSON object, alone on its line.
+    deadline = time.monotonic() + 5
+    while len(lines := json_lines(stack.milter.log_text())) < 4:
+        assert time.monotonic() < deadline, stack.milter.log_text()
+        time.sleep(0.05)
+    assert [(x["action"], x["reason"]) for x in lines] == [
+        ("signed", "ok"),
+        ("signed", "ok"),
+        ("skipped", "store-unavailable"),
+        ("signed", "ok"),
+    ]
+    line = lines[2]
+    assert line["action"] == "skipped" and line["sender_domain"] == "not-in-catalog.example"
+    port = stack.redis.port
+    assert line["detail"] == (
+        f"Redis: Error 111 connecting to 127.0.0.1:{port}. Connection refused. "
+        "(not asked again for 1 s)"
+    )
