@@ -29,3 +29,11 @@ CACHE_RETRY_AFTER = 1.0  # seconds the cache stops asking a backend that just fa
 MILTER_BACKLOG = 1024  # listen backlog: room for every smtpd process connecting at once
 MESSAGE_TIME_LIMIT = 5.0  # seconds for one message's rewrite; then it passes unchanged
 REWRITE_WORKERS = 8  # threads that run rewrites (the GIL makes more pointless)
+
+# DKIM and ARC after the rewrite (dkimsign, dkimkeys).
+DKIM_DEFAULT_POLICY = "keep"  # keep | strip | resign; keep is safe behind Exchange Online
+DKIM_MAX_VERIFY = 5  # original DKIM signatures checked for our Authentication-Results
+DKIM_DNS_TIMEOUT = 2.0  # seconds per DNS TXT lookup
+DKIM_DNS_CACHE_TTL = 300.0  # seconds a key record (or its absence) is remembered
+DKIM_KEY_BITS = 2048  # `sigfilter dkim keygen`
+DKIM_SIGN_TIME_LIMIT = 5.0  # seconds for one message's DKIM/ARC step; then it passes unchanged
