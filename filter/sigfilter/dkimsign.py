@@ -112,6 +112,7 @@ def auth_changes(
     dns: DnsFunc,
     now: int,
     processed: tuple[str, str] = (PROCESSED_HEADER, "1"),
+    arc_signer: Callable[..., list[bytes]] = dkim.arc_sign,
 ) -> AuthChanges:
     """The header changes that make DKIM/ARC right for the rewritten message.
 
@@ -133,7 +134,7 @@ def auth_changes(
     if delete:
         notes.append(f"removed={len(delete)}")
     if policy.arc:
-        arc_set, note = _arc_set(original, sent, policy, dns, now)
+        arc_set, note = _arc_set(original, sent, policy, dns, now, arc_signer)
         inserts += arc_set
         notes.append(note)
     if policy.dkim == "resign":
@@ -234,13 +235,21 @@ def _dkim_signature(sent: bytes, key: SigningKey | None) -> tuple[bytes, bytes]:
 
 
 def _arc_set(
-    original: bytes, sent: bytes, policy: AuthPolicy, dns: DnsFunc, now: int
+    original: bytes,
+    sent: bytes,
+    policy: AuthPolicy,
+    dns: DnsFunc,
+    now: int,
+    arc_signer: Callable[..., list[bytes]],
 ) -> tuple[list[tuple[bytes, bytes]], str]:
     """The ARC set for ``sent`` and a log note; an empty set when dkimpy gives none."""
     key = policy.arc_key or policy.key
-    if key is None or not _AUTHSERV_ID.fullmatch(policy.authserv_id):
+    # authres lower-cases the authserv-id it parses: a mixed-case one would never match
+    # and dkimpy would return no ARC set at all.
+    authserv_id = policy.authserv_id.lower()
+    if key is None or not _AUTHSERV_ID.fullmatch(authserv_id):
         raise SigningError("arc-config", "ARC needs a key and an authserv-id")
-    results = authentication_results(original, policy.authserv_id, dns)
+    results = authentication_results(original, authserv_id, dns)
     head, body = split_message(sent)
     # Only our own Authentication-Results goes in: dkimpy copies every AR field that
     # carries our authserv-id into the seal, so a forged one from a sender would be
@@ -249,12 +258,12 @@ def _arc_set(
     kept = _without(head, "authentication-results", _all_indexes(head, "authentication-results"))
     arc_input = b"Authentication-Results: " + results.encode() + b"\r\n" + kept + body
     try:
-        fields = dkim.arc_sign(
+        fields = arc_signer(
             arc_input,
             key.selector.encode(),
             key.domain.encode(),
             key.pem,
-            policy.authserv_id.encode(),
+            authserv_id.encode(),
             timestamp=now,
             logger=_QUIET,
         )
