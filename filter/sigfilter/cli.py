@@ -553,3 +553,8 @@ def milter(
     finally:
         if listener is not None:
             listener.stop()
+
+
+from .cli_dkim import dkim  # noqa: E402 - after main: cli_dkim imports from this module
+
+main.add_command(dkim)
