@@ -12,6 +12,9 @@ import time
 import dkim
 import dkim.util
 import pytest
+from dkim.canonicalization import Relaxed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dkimtest import (
     ARC_SELECTOR,
@@ -29,6 +32,7 @@ from sigfilter.dkimsign import (
     SigningError,
     SigningKey,
     auth_changes,
+    relaxed_body,
     signed_message,
 )
 from sigfilter.engine import Result, rewrite
@@ -321,3 +325,16 @@ def test_inserted_values_fold_with_lf_for_the_milter(keys: dict[str, bytes], dns
     ]  # fmt: skip
     for _, value in changes.insert:
         assert "\r" not in value and not value.startswith(" ")
+
+
+# -- the relaxed body canonicalisation we use for the "still holds?" check ----------------
+
+
+@settings(derandomize=True, max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"a", b"b", b" ", b"\t", b"\r\n", b"\r", b"\n"]), max_size=80),
+    st.integers(min_value=1, max_value=9),
+)
+def test_relaxed_body_is_dkimpys_byte_for_byte(parts: list[bytes], chunk: int) -> None:
+    body = b"".join(parts)
+    assert relaxed_body(body, chunk) == Relaxed.canonicalize_body(body)
