@@ -153,12 +153,17 @@ def auth_changes(
     new_body = crlf(body)
     delete = _broken_signatures(block, new_body) if policy.dkim != "keep" else []
     block = _without(block, "dkim-signature", [i for _, i in delete])
+    # RFC 8601 §5: results that arrive claiming our authserv-id are forgeries; drop them.
+    forged = _our_results(block, policy.authserv_id) if policy.arc else []
+    block = _without(block, "authentication-results", forged)
     block = _append(block, processed)
     sent = block + new_body
     inserts: list[tuple[bytes, bytes]] = []
     notes = [_DONE[policy.dkim]]
     if delete:
         notes.append(f"removed={len(delete)}")
+    if forged:
+        notes.append(f"forged-ar={len(forged)}")
     if policy.arc:
         arc_set, note = _arc_set(original, sent, policy, dns, now, arc_signer or _arc_sign)
         inserts += arc_set
@@ -166,7 +171,8 @@ def auth_changes(
     if policy.dkim == "resign":
         inserts.append(_dkim_signature(sent, policy.key))
     return AuthChanges(
-        delete=tuple(("DKIM-Signature", i) for _, i in sorted(delete, key=lambda d: -d[1])),
+        delete=tuple(("DKIM-Signature", i) for _, i in sorted(delete, key=lambda d: -d[1]))
+        + tuple(("Authentication-Results", i) for i in sorted(forged, reverse=True)),
         insert=tuple(_milter_field(name, value) for name, value in inserts),
         notes=tuple(notes),
     )
@@ -325,6 +331,14 @@ def _arc_set(
     return [
         _split_field(f) for f in fields
     ], f"arc=i{instance.group(1).decode() if instance else '?'}"
+
+
+def _our_results(block: bytes, authserv_id: str) -> list[int]:
+    """1-based indexes of the Authentication-Results fields that carry our authserv-id."""
+    ours = authserv_id.lower()
+    fields = parse_header_block(block).get_all("authentication-results")
+    ids = (re.sub(r"\([^)]*\)", "", f.value).split(";", 1)[0].strip().lower() for f in fields)
+    return [n for n, found in enumerate(ids, 1) if found == ours]
 
 
 def _arc_sign(message: bytes, selector: bytes, domain: bytes, pem: bytes, srv_id: bytes,

@@ -279,11 +279,16 @@ def test_arc_without_dkim_says_dkim_none(keys: dict[str, bytes], dns: FakeDns) -
 def test_forged_results_with_our_authserv_id_are_not_sealed(
     keys: dict[str, bytes], dns: FakeDns
 ) -> None:
-    forged = f"Authentication-Results: {RELAY}; spf=pass smtp.mailfrom=ceo@example.com\r\n"
-    _, out = run(forged.encode() + original(), policy(keys, "keep", arc=True), dns)
+    forged = f"Authentication-Results: {RELAY.upper()}; spf=pass smtp.mailfrom=ceo@example.com\r\n"
+    theirs = "Authentication-Results: mx.other.example; spf=pass smtp.mailfrom=example.com\r\n"
+    raw = theirs.encode() + forged.encode() + original()
+    changes, out = run(raw, policy(keys, "keep", arc=True), dns)
     cv, results, _ = dkim.arc_verify(out, dnsfunc=dns)
     assert cv == dkim.CV_Pass
     assert b"spf=pass" not in results[0]["aar-value"]
+    # RFC 8601 §5: the forged field is deleted from the message, the other MTA's stays.
+    assert changes.delete == (("Authentication-Results", 2),)
+    assert forged.encode() not in out and theirs.encode() in out
 
 
 def test_dkimpy_seals_nothing_without_our_authentication_results(keys: dict[str, bytes]) -> None:
