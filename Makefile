@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_metrics.py
 	$(BIN)/python tests/bench/bench_stack.py
 	$(BIN)/python tests/bench/bench_altermime.py
+	$(BIN)/python tests/bench/bench_dkim.py
 
 clean:
 	rm -rf $(VENV) run build *.egg-info filter/*.egg-info

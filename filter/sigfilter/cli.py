@@ -605,3 +605,6 @@ def _serve(conf: MilterConfig, config_file: Path | None, flags: dict[str, Any]) 
 main.add_command(cli_ops.health)
 main.add_command(cli_ops.stats)
 main.add_command(cli_ops.doctor)
+from .cli_dkim import dkim  # noqa: E402 - after main: cli_dkim imports from this module
+
+main.add_command(dkim)

@@ -41,3 +41,10 @@ LOG_FORMATS = ("kv", "json")  # the per-message log line: key=value or one JSON 
 LOG_SENDERS = ("domain", "address")  # what of the sender the log line shows
 HEALTH_TIMEOUT = 3.0  # seconds `sigfilter health` waits for the milter and the status
 CERT_WARN_DAYS = 21  # doctor warns when a certificate expires sooner than this
+# DKIM and ARC after the rewrite (dkimsign, dkimkeys).
+DKIM_DEFAULT_POLICY = "keep"  # keep | strip | resign; keep is safe behind Exchange Online
+DKIM_MAX_VERIFY = 5  # original DKIM signatures checked for our Authentication-Results
+DKIM_DNS_TIMEOUT = 2.0  # seconds per DNS TXT lookup
+DKIM_DNS_CACHE_TTL = 300.0  # seconds a key record (or its absence) is remembered
+DKIM_KEY_BITS = 2048  # `sigfilter dkim keygen`
+DKIM_SIGN_TIME_LIMIT = 5.0  # seconds for one message's DKIM/ARC step; then it passes unchanged

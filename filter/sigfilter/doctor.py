@@ -454,7 +454,8 @@ class Doctor:
             yield from self._return_host(key, tenant.return_host)
             selector = str(getattr(tenant, "dkim_selector", "") or "")
             if selector:
-                for domain in tenant.domains:
+                signing = str(getattr(tenant, "dkim_domain", "") or "")
+                for domain in [signing] if signing else tenant.domains:
                     yield from self._dkim(key, selector, domain)
 
     def _lookup(self, name: str, rdtype: str) -> list[str]:

@@ -25,14 +25,18 @@ from typing import Any, ClassVar
 import Milter  # type: ignore[import-untyped]
 import milter as milter_module  # type: ignore[import-not-found]
 
+from .catalog import TenantRecord
 from .defaults import (
     DEFAULT_MAX_SIZE,
+    DKIM_SIGN_TIME_LIMIT,
     MESSAGE_TIME_LIMIT,
     METRICS_LISTEN,
     MILTER_BACKLOG,
     PROCESSED_HEADER,
     REWRITE_WORKERS,
 )
+from .dkimkeys import KeyCache, KeyFileError, cached_dns, policy_for
+from .dkimsign import AuthChanges, SigningError, auth_changes
 from .engine import Result, rewrite, tenant_options
 from .logline import format_line
 from .metrics import Metrics, start_server
@@ -68,6 +72,10 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigfilter-rewrite")
     return _POOL
+
+
+KEYS = KeyCache()  # DKIM/ARC keys, re-read when their file changes
+DNS = cached_dns()  # TXT lookups for the original signatures our ARC results report
 
 
 class SigfilterMilter(Milter.Base):  # type: ignore[misc]
@@ -189,12 +197,46 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             self.metrics.rewrite_seconds.observe(time.perf_counter() - submitted)
         if not result.signed or result.body is None:
             return self._pass(result.reason, result.detail)
-        self._apply(result)
+        auth = self._auth(raw, result, found.tenant)
+        if auth is None:
+            return ACCEPT  # passed unchanged; _auth logged why
+        self._apply(result, auth)
         self._log("signed", result.reason, placement=result.placement, rule=found.rule,
-                  bytes_in=len(raw), bytes_out=len(result.body))  # fmt: skip
+                  bytes_in=len(raw), bytes_out=len(result.body),
+                  auth=",".join(auth.notes))  # fmt: skip
         return ACCEPT
 
-    def _apply(self, result: Result) -> None:
+    def _auth(self, raw: bytes, result: Result, tenant: TenantRecord) -> AuthChanges | None:
+        """DKIM/ARC header changes for the new message; None when it must pass unchanged.
+
+        Signing is CPU work (and ARC asks DNS about the original signatures), so it runs
+        on the rewrite pool with its own time limit.
+        """
+        try:
+            policy = policy_for(tenant, KEYS)
+        except KeyFileError as exc:
+            self._pass("dkim-key", str(exc))
+            return None
+        if not policy.active:
+            return AuthChanges()
+        now = int(time.time())
+        args = (raw, result.body or b"", result.header_edits, policy, DNS, now)
+        job = _pool(self.settings.workers).submit(auth_changes, *args)
+        try:
+            changes = job.result(timeout=DKIM_SIGN_TIME_LIMIT)
+        except FutureTimeout:
+            job.cancel()
+            self._pass("sign-time-limit", f"DKIM/ARC took over {DKIM_SIGN_TIME_LIMIT} s")
+            return None
+        except SigningError as exc:
+            self._pass(exc.reason, exc.detail)
+            return None
+        if "arc=empty" in changes.notes:  # dkimpy sealed nothing: signed, but without ARC
+            self.metrics.error("arc-empty")
+            log.warning("queue_id=%s action=arc reason=empty", self._queue_id())
+        return changes
+
+    def _apply(self, result: Result, auth: AuthChanges | None = None) -> None:
         # Postfix applies each edit as it arrives and keeps what it has if the milter
         # dies mid-way: the body goes first and the processed header last, so that
         # header always means "signed".
@@ -206,7 +248,17 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
                 self.addheader(edit.name, edit.value or "")
             else:
                 self.chgheader(edit.name, edit.index, edit.value or "")
+        if auth is not None:
+            self._apply_auth(auth)
         self.addheader(PROCESSED_HEADER, "1")
+
+    def _apply_auth(self, auth: AuthChanges) -> None:
+        # Deletions before insertions: once a field sits above Postfix's own Received,
+        # Postfix stops skipping that Received when it counts fields for chgheader.
+        for name, index in auth.delete:  # highest index first
+            self.chgheader(name, index, None)
+        for name, value in reversed(auth.insert):  # smfi_insheader(0): each lands on top
+            self.addheader(name, value, 0)
 
     # -- decisions and logging ----------------------------------------------------------
 

@@ -74,6 +74,15 @@ class TenantRecord:
     tenant_id: str
     internal_domains: tuple[str, ...]
     images: dict[str, dict[str, str]] = field(default_factory=dict)  # cid -> type, name, b64
+    dkim_policy: str = "keep"  # DKIM/ARC after the rewrite; key files live on each milter host
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: str = ""
+    arc: bool = False
+    arc_authserv_id: str = ""
+    arc_selector: str = ""
+    arc_domain: str = ""
+    arc_key_file: str = ""
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
@@ -93,6 +102,12 @@ class TenantRecord:
                 data = base64.b64decode(img["data"])
                 out.append(InlineImage(cid, img["content_type"], img["name"], data))
         return tuple(out)
+
+
+AUTH_FIELDS = (
+    "dkim_policy", "dkim_selector", "dkim_domain", "dkim_key_file", "arc", "arc_authserv_id",
+    "arc_selector", "arc_domain", "arc_key_file",
+)  # fmt: skip
 
 
 def tenant_record(tenant: Tenant) -> TenantRecord:
@@ -115,6 +130,7 @@ def tenant_record(tenant: Tenant) -> TenantRecord:
         tenant_id=tenant.tenant_id,
         internal_domains=tenant.internal_domains,
         images=images,
+        **{name: getattr(tenant, name) for name in AUTH_FIELDS},
     )
 
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..defaults import DEFAULT_MARKER, MODES
+from ..defaults import DEFAULT_MARKER, DKIM_DEFAULT_POLICY, MODES
+from ..dkimkeys import KeyFileError, check_key_mode
+from ..dkimsign import DKIM_POLICIES
 from .model import (
     SCOPES,
     TEMPLATE_FILES,
@@ -41,8 +44,11 @@ IMAGE_TYPES = {
 DEFAULT_MAX_IMAGE_BYTES = 100 * 1024
 _TENANT_KEYS = {
     "name", "domains", "mode", "marker", "plain_to_html", "return_host", "tenant_id",
-    "images", "image_base_url", "max_image_bytes", "internal_domains",
+    "images", "image_base_url", "max_image_bytes", "internal_domains", "dkim", "arc",
 }  # fmt: skip
+_DKIM_KEYS = {"policy", "selector", "domain", "key_file"}
+_ARC_KEYS = {"enabled", "authserv_id", "selector", "domain", "key_file"}
+_DNS_LABELS = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 _RULE_KEYS = {
     "name", "users", "groups", "departments", "domains", "recipients", "template",
     "banner", "banner_start", "banner_end", "action",
@@ -150,7 +156,111 @@ def _load_tenant(folder: Path, problems: _Problems) -> Tenant | None:
         users=users,
         user_columns=columns,
         rules=_load_rules(folder / "rules.toml", problems),
+        **_load_auth(conf, path, domains, problems),
     )
+
+
+# -- [dkim] and [arc] -------------------------------------------------------------------
+
+
+class _TableLines:
+    """Line numbers of a tenant.toml table and its keys, for FILE:LINE problems."""
+
+    def __init__(self, path: Path) -> None:
+        self.lines = path.read_text("utf-8", errors="replace").splitlines()
+
+    def of(self, table: str, key: str | None = None) -> int:
+        start = next((n for n, t in enumerate(self.lines, 1) if t.strip() == f"[{table}]"), 0)
+        if not start or key is None:
+            return start
+        for n in range(start, len(self.lines)):
+            text = self.lines[n].strip()
+            if text.startswith("["):
+                break
+            if re.match(rf"{re.escape(key)}\s*=", text):
+                return n + 1
+        return start
+
+
+def _table(conf: dict[str, Any], name: str, keys: set[str], path: Path, lines: _TableLines,
+           problems: _Problems) -> dict[str, Any]:  # fmt: skip
+    table = conf.get(name, {})
+    if not isinstance(table, dict):
+        problems.add(path, f"{name} must be a table ([{name}])", lines.of(name))
+        return {}
+    for key in sorted(set(table) - keys):
+        problems.add(path, f"unknown [{name}] setting {key!r}", lines.of(name, key))
+    return table
+
+
+def _name(table: dict[str, Any], table_name: str, key: str, default: str, path: Path,
+          lines: _TableLines, problems: _Problems) -> str:  # fmt: skip
+    """A selector, domain or authserv-id: DNS labels only (they go into headers)."""
+    value = table.get(key, default)
+    if not isinstance(value, str) or (value and not _DNS_LABELS.fullmatch(value)):
+        problems.add(path, f"[{table_name}] {key} must be a DNS name, not {value!r}",
+                     lines.of(table_name, key))  # fmt: skip
+        return ""
+    return value.lower()
+
+
+def _key_file(table: dict[str, Any], table_name: str, default: str, path: Path,
+              lines: _TableLines, problems: _Problems) -> str:  # fmt: skip
+    """Absolute key path; its mode is checked when the file is here (it may live only
+    on the milter hosts: the milter checks again before it signs)."""
+    value = table.get("key_file", default)
+    if not isinstance(value, str):
+        line = lines.of(table_name, "key_file")
+        problems.add(path, f"[{table_name}] key_file must be a path", line)
+        return ""
+    if not value:
+        return ""
+    key = Path(value) if Path(value).is_absolute() else path.parent / value
+    if key.exists():
+        try:
+            check_key_mode(key)
+        except KeyFileError as exc:
+            problems.add(path, f"[{table_name}] key_file {exc}", lines.of(table_name, "key_file"))
+    return str(key)
+
+
+def _load_auth(
+    conf: dict[str, Any], path: Path, domains: tuple[str, ...], problems: _Problems
+) -> dict[str, Any]:
+    """The [dkim] and [arc] tables as Tenant fields."""
+    if "dkim" not in conf and "arc" not in conf:
+        return {}
+    lines = _TableLines(path)
+    dkim = _table(conf, "dkim", _DKIM_KEYS, path, lines, problems)
+    arc = _table(conf, "arc", _ARC_KEYS, path, lines, problems)
+    policy = dkim.get("policy", DKIM_DEFAULT_POLICY)
+    if policy not in DKIM_POLICIES:
+        problems.add(path, f"[dkim] policy must be one of {', '.join(DKIM_POLICIES)}, not "
+                     f"{policy!r}", lines.of("dkim", "policy"))  # fmt: skip
+        policy = DKIM_DEFAULT_POLICY
+    first = domains[0] if domains else ""
+    selector = _name(dkim, "dkim", "selector", "", path, lines, problems)
+    domain = _name(dkim, "dkim", "domain", first, path, lines, problems)
+    key_file = _key_file(dkim, "dkim", "", path, lines, problems)
+    if policy == "resign" and not (selector and key_file):
+        problems.add(path, "[dkim] policy = \"resign\" needs selector and key_file",
+                     lines.of("dkim", "policy"))  # fmt: skip
+    enabled = arc.get("enabled", False)
+    if not isinstance(enabled, bool):
+        problems.add(path, "[arc] enabled must be true or false", lines.of("arc", "enabled"))
+        enabled = False
+    authserv_id = _name(arc, "arc", "authserv_id", "", path, lines, problems)
+    arc_selector = _name(arc, "arc", "selector", selector, path, lines, problems)
+    arc_domain = _name(arc, "arc", "domain", domain, path, lines, problems)
+    arc_key = _key_file(arc, "arc", key_file, path, lines, problems)
+    if enabled and not (authserv_id and arc_selector and arc_domain and arc_key):
+        problems.add(path, "[arc] enabled needs authserv_id and a key (selector, key_file: "
+                     "its own or [dkim]'s)", lines.of("arc", "enabled"))  # fmt: skip
+    return {
+        "dkim_policy": policy, "dkim_selector": selector, "dkim_domain": domain,
+        "dkim_key_file": key_file, "arc": enabled, "arc_authserv_id": authserv_id,
+        "arc_selector": arc_selector, "arc_domain": arc_domain, "arc_key_file": arc_key,
+    }  # fmt: skip
 
 
 def _load_users(

@@ -100,6 +100,16 @@ class Tenant:
     users: dict[str, dict[str, str]] = field(default_factory=dict)
     user_columns: tuple[str, ...] = ()
     rules: tuple[Rule, ...] = ()
+    # [dkim] and [arc] in tenant.toml (see dkimsign): keep is the safe default.
+    dkim_policy: str = "keep"  # keep | strip | resign
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: str = ""  # absolute; relative paths are resolved against the tenant folder
+    arc: bool = False
+    arc_authserv_id: str = ""
+    arc_selector: str = ""  # the ARC key: [arc]'s own, else [dkim]'s
+    arc_domain: str = ""
+    arc_key_file: str = ""
 
     def rules_for(self, email: str) -> list[Rule]:
         """The rules that can apply to this sender, in order, ending with the default."""
