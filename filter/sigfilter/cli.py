@@ -28,11 +28,12 @@ from .catalog.importers import (
     parse_directory,
     to_catalog_csv,
 )
-from .config import ConfigError, load_config
+from .config import ConfigError, MilterConfig, load_config
 from .defaults import MODES, Mode
 from .engine import Result, rewrite, rewritten_message, tenant_options
 from .milter import MilterSettings, block_signals, run
 from .mime.headers import parse_header_block
+from .secrets import SecretFileError, read_secret
 from .service import Lookup, SignatureService, embedded_store, redis_service
 from .store.redis_store import RedisPublisher, connect
 
@@ -57,6 +58,14 @@ class ServiceUnavailable(SigfilterError):
 
 class CannotWrite(SigfilterError):
     exit_code = 73
+
+
+class RunningAsRoot(SigfilterError):
+    exit_code = 77  # EX_NOPERM
+
+
+class InsecureConfig(SigfilterError):
+    exit_code = 78  # EX_CONFIG
 
 
 EXIT_CATALOG = CatalogInvalid.exit_code
@@ -488,6 +497,33 @@ def cache_flush(redis_url: str, yes: bool) -> None:
     click.echo(f"removed {removed} keys")
 
 
+def _settings(conf: MilterConfig) -> MilterSettings:
+    return MilterSettings(
+        max_size=conf.max_size,
+        connector_cert_name=conf.connector_cert_name,
+        tenant_id_mismatch=conf.tenant_id_mismatch,
+        tenant_id_missing=conf.tenant_id_missing,
+    )
+
+
+def _refuse_root(conf: MilterConfig) -> None:
+    """The milter parses hostile mail: it runs as its own unprivileged user."""
+    if os.geteuid() == 0 and not conf.allow_root:
+        raise RunningAsRoot(
+            "refusing to run as root: run the milter as its own user (e.g. sigfilter, "
+            "User= in the systemd unit); allow_root = true is for tests only"
+        )
+
+
+def _redis_password(conf: MilterConfig) -> str | None:
+    if not conf.redis_password_file:
+        return None
+    try:
+        return read_secret(Path(conf.redis_password_file))
+    except SecretFileError as exc:
+        raise InsecureConfig(f"redis_password_file: {exc}") from exc
+
+
 # -- milter ----------------------------------------------------------------------------
 
 
@@ -531,11 +567,15 @@ def milter(
         conf = load_config(config_file).merged(**flags).validate(str(config_file or "flags"))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    _refuse_root(conf)
+    password = _redis_password(conf)
     logging.basicConfig(level=conf.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     block_signals()  # before any thread starts (see milter.block_signals)
     listener = None
     if conf.redis:
-        service, _, listener = redis_service(conf.redis, conf.cache_ttl, conf.redis_timeout)
+        service, _, listener = redis_service(
+            conf.redis, conf.cache_ttl, conf.redis_timeout, password
+        )
         listener.start()
     else:
         service = _service(Path(conf.catalog))
@@ -547,9 +587,9 @@ def milter(
             """SIGUSR1: the config file again (flags still win), and the catalog."""
             new = load_config(config_file).merged(**flags).validate(str(config_file or "flags"))
             fresh = service if new.redis else _service(Path(new.catalog))
-            return fresh, MilterSettings(max_size=new.max_size)
+            return fresh, _settings(new)
 
-        run(service, conf.socket, MilterSettings(max_size=conf.max_size), reload=reload)
+        run(service, conf.socket, _settings(conf), reload=reload)
     finally:
         if listener is not None:
             listener.stop()

@@ -8,6 +8,13 @@ max_size = 52428800                          # bytes; larger messages pass uncha
 cache_ttl = 1200                             # seconds
 redis_timeout = 0.2                          # seconds
 log_level = "info"
+# Security (SECURITY.md). The test/dev profile (tests/milterctl.py) sets
+# connector_cert_name = "", tenant_id_missing = "accept" and allow_root = true.
+connector_cert_name = "mail.protection.outlook.com"  # "" = no client certificate check
+tenant_id_mismatch = "reject"                # or "tempfail"
+tenant_id_missing = "reject"                 # or "tempfail", "accept"
+redis_password_file = "/etc/sigfilter/redis.password"  # mode 0600/0400, owned by us
+allow_root = false                           # true only for tests
 """
 
 from __future__ import annotations
@@ -17,7 +24,14 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .defaults import CACHE_TTL, DEFAULT_MAX_SIZE, REDIS_TIMEOUT
+from .defaults import (
+    CACHE_TTL,
+    CONNECTOR_CERT_NAME,
+    DEFAULT_MAX_SIZE,
+    REDIS_TIMEOUT,
+    TENANT_MISMATCH_ACTIONS,
+    TENANT_MISSING_ACTIONS,
+)
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -35,6 +49,11 @@ class MilterConfig:
     cache_ttl: float = CACHE_TTL
     redis_timeout: float = REDIS_TIMEOUT
     log_level: str = "info"
+    connector_cert_name: str = CONNECTOR_CERT_NAME
+    tenant_id_mismatch: str = "reject"
+    tenant_id_missing: str = "reject"
+    redis_password_file: str = ""
+    allow_root: bool = False
 
     def merged(self, **overrides: Any) -> MilterConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v not in (None, "")})
@@ -50,7 +69,22 @@ class MilterConfig:
             raise ConfigError(f"{where}: max_size, cache_ttl and redis_timeout must be positive")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"{where}: log_level must be one of {', '.join(LOG_LEVELS)}")
+        self._validate_security(where)
         return self
+
+    def _validate_security(self, where: str) -> None:
+        if self.tenant_id_mismatch not in TENANT_MISMATCH_ACTIONS:
+            choices = ", ".join(TENANT_MISMATCH_ACTIONS)
+            raise ConfigError(f"{where}: tenant_id_mismatch must be one of {choices}")
+        if self.tenant_id_missing not in TENANT_MISSING_ACTIONS:
+            choices = ", ".join(TENANT_MISSING_ACTIONS)
+            raise ConfigError(f"{where}: tenant_id_missing must be one of {choices}")
+        if self.redis and "@" in self.redis.partition("://")[2].partition("/")[0]:
+            # A password in the URL would sit in argv or a readable config and in logs.
+            raise ConfigError(
+                f"{where}: the Redis URL must not carry credentials; "
+                "put the password in redis_password_file"
+            )
 
 
 def load_config(path: Path | None) -> MilterConfig:

@@ -29,3 +29,13 @@ CACHE_RETRY_AFTER = 1.0  # seconds the cache stops asking a backend that just fa
 MILTER_BACKLOG = 1024  # listen backlog: room for every smtpd process connecting at once
 MESSAGE_TIME_LIMIT = 5.0  # seconds for one message's rewrite; then it passes unchanged
 REWRITE_WORKERS = 8  # threads that run rewrites (the GIL makes more pointless)
+
+# Who may submit, and tenant isolation (SECURITY.md).
+# The subject CN Exchange Online's outbound connector presents as a TLS client.
+CONNECTOR_CERT_NAME = "mail.protection.outlook.com"
+# Exchange stamps the sending tenant's id into this header on the first leg.
+TENANT_ID_HEADER = "X-MS-Exchange-CrossTenant-Id"
+# What the milter does when that header names another tenant than the sender domain's,
+# and when it is absent (or the catalog has no tenant_id): refuse, or defer.
+TENANT_MISMATCH_ACTIONS = ("reject", "tempfail")
+TENANT_MISSING_ACTIONS = ("reject", "tempfail", "accept")
