@@ -86,7 +86,9 @@ def tenant_catalog(folder: Path) -> Path:
     return catalog
 
 
-def message(body: str = "Running late.", tenant_id: str | None = TENANT_A_ID, **extra: str) -> bytes:
+def message(
+    body: str = "Running late.", tenant_id: str | None = TENANT_A_ID, **extra: str
+) -> bytes:
     lines = [
         f"From: Avery Quill <{AVERY}>",
         f"To: {RCPT}",

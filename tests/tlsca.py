@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,8 @@ class TestCA:
         ext.write_text(
             "basicConstraints=critical,CA:FALSE\n"
             "keyUsage=critical,digitalSignature,keyEncipherment\n"
-            "extendedKeyUsage=serverAuth,clientAuth\n" + (f"subjectAltName={names}\n" if names else "")
+            "extendedKeyUsage=serverAuth,clientAuth\n"
+            + (f"subjectAltName={names}\n" if names else "")
         )
         _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                  "-nodes", "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(csr))  # fmt: skip
@@ -95,10 +97,17 @@ def client_context(
     if cert is not None:
         ctx.load_cert_chain(str(cert.cert), str(cert.key))
     if version is not None:
-        ctx.set_ciphers("ALL:@SECLEVEL=0")
+        pin_version(ctx, version)
+    return ctx
+
+
+def pin_version(ctx: ssl.SSLContext, version: ssl.TLSVersion) -> None:
+    """Speak exactly `version`, old ones included (security level 0)."""
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    with warnings.catch_warnings():  # TLS 1.0/1.1 are deprecated: that is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = version
         ctx.maximum_version = version
-    return ctx
 
 
 def server_context(cert: Issued, client_ca: TestCA | None = None) -> ssl.SSLContext:
