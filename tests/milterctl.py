@@ -16,7 +16,11 @@ START_TIMEOUT = 15.0
 # The test/dev profile: the test stacks send over plain SMTP from loopback (no
 # connector certificate) and their messages carry no Exchange tenant stamp, and the
 # tests run as root. Security tests pass their own settings (`config`).
-TEST_PROFILE: dict[str, str | bool] = {"connector_cert_name": "", "tenant_id_missing": "accept", "allow_root": True}
+TEST_PROFILE: dict[str, str | bool] = {
+    "connector_cert_name": "",
+    "tenant_id_missing": "accept",
+    "allow_root": True,
+}
 
 
 class MilterProcess:

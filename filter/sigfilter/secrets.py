@@ -50,8 +50,12 @@ def read_secret_bytes(path: Path) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise SecretFileError(f"{path}: cannot read the secret file: {exc.strerror}") from exc
+    try:
+        _check_stat(path, os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
     with os.fdopen(fd, "rb") as handle:
-        _check_stat(path, os.fstat(handle.fileno()))
         data = handle.read(MAX_SECRET_BYTES + 1)
     if len(data) > MAX_SECRET_BYTES:
         raise SecretFileError(f"{path}: larger than {MAX_SECRET_BYTES} bytes; not a secret file")
