@@ -97,7 +97,8 @@ def redis_option(required: bool) -> Callable[[F], F]:
         envvar="SIGFILTER_REDIS",
         required=required,
         metavar="URL",
-        help="Redis URL, e.g. redis://127.0.0.1:6379/0 (or $SIGFILTER_REDIS).",
+        help="Redis URL, e.g. redis://127.0.0.1:6379/0 (or $SIGFILTER_REDIS). A password "
+        "goes in a 0600 file named by $SIGFILTER_REDIS_PASSWORD_FILE, not in the URL.",
     )
 
 
@@ -118,11 +119,13 @@ def _service(catalog_dir: Path | None) -> SignatureService:
 
 
 def _redis(url: str) -> Any:
-    client = connect(url)
+    client = connect(url, password=_admin_redis_password())
     try:
         client.ping()
     except Exception as exc:
-        raise ServiceUnavailable(f"Redis at {url} is unreachable: {exc}") from exc
+        raise ServiceUnavailable(
+            f"Redis at {_without_credentials(url)} is unreachable: {exc}"
+        ) from exc
     return client
 
 
@@ -504,6 +507,23 @@ def _settings(conf: MilterConfig) -> MilterSettings:
         tenant_id_mismatch=conf.tenant_id_mismatch,
         tenant_id_missing=conf.tenant_id_missing,
     )
+
+
+def _admin_redis_password() -> str | None:
+    """The admin commands' Redis password: from $SIGFILTER_REDIS_PASSWORD_FILE, never argv."""
+    path = os.environ.get("SIGFILTER_REDIS_PASSWORD_FILE")
+    if not path:
+        return None
+    try:
+        return read_secret(Path(path))
+    except SecretFileError as exc:
+        raise InsecureConfig(f"SIGFILTER_REDIS_PASSWORD_FILE: {exc}") from exc
+
+
+def _without_credentials(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return scheme + sep + netloc.rpartition("@")[2] + slash + path
 
 
 def _refuse_root(conf: MilterConfig) -> None:

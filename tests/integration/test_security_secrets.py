@@ -13,10 +13,13 @@ import smtplib
 import uuid
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from milterctl import MilterProcess
 from postfixctl import PostfixInstance, new_workdir
 from redis_server import RedisServer
 from sigfilter.catalog import compile_catalog, load_catalog
+from sigfilter.cli import main
 from sigfilter.store.redis_store import RedisPublisher, connect
 from sink import Sink, free_port
 
@@ -78,3 +81,26 @@ def test_password_and_bodies_never_reach_logs(redis_server: RedisServer) -> None
         assert token not in text, f"the message body is in the {name} log"
     assert password.encode() not in cmdline
     assert str(password_file).encode() not in cmdline  # only the config file is passed
+
+
+def test_admin_commands_read_the_password_file(redis_server: RedisServer, tmp_path: Path) -> None:
+    password = "pw-" + secrets.token_hex(16)
+    redis_server.client().config_set("requirepass", password)
+    password_file = tmp_path / "redis.password"
+    password_file.write_text(password + "\n")
+    runner = CliRunner()
+    args = ["publish", str(CATALOG), "--redis", redis_server.url]
+
+    password_file.chmod(0o644)  # readable by others: refused, the password not shown
+    env = {"SIGFILTER_REDIS_PASSWORD_FILE": str(password_file)}
+    result = runner.invoke(main, args, env=env)
+    assert result.exit_code == 78 and "mode 0644" in result.output, result.output
+    assert password not in result.output
+
+    result = runner.invoke(main, args, env={"SIGFILTER_REDIS_PASSWORD_FILE": ""})
+    assert result.exit_code == 69, result.output  # no password: Redis says no
+
+    password_file.chmod(0o600)
+    result = runner.invoke(main, args, env=env)
+    assert result.exit_code == 0 and "published version" in result.output, result.output
+    assert password not in result.output
