@@ -47,6 +47,9 @@ def test_connector_with_its_certificate_is_relayed_and_signed(stack: SecureStack
     (got,) = stack.sinks["example.com"].wait_for(1, timeout=30)
     assert b"X-Sigfilter-Processed: 1" in got.data
     assert got.rcpt_tos == [RCPT]
+    # Postfix's Received: line records the verified connector certificate
+    verified = b'(Client CN "mail.protection.outlook.com", Issuer "Connector Root" (verified OK))'
+    assert verified in got.data
 
 
 @pytest.mark.parametrize("source", ["127.0.0.2", "127.0.0.3"])
