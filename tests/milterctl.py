@@ -13,6 +13,15 @@ from pathlib import Path
 
 START_TIMEOUT = 15.0
 
+# The test/dev profile: the test stacks send over plain SMTP from loopback (no
+# connector certificate) and their messages carry no Exchange tenant stamp, and the
+# tests run as root. Security tests pass their own settings (`config`).
+TEST_PROFILE: dict[str, str | bool] = {
+    "connector_cert_name": "",
+    "tenant_id_missing": "accept",
+    "allow_root": True,
+}
+
 
 class MilterProcess:
     def __init__(
@@ -23,6 +32,7 @@ class MilterProcess:
         metrics_port: int | None = None,
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
+        config: dict[str, str | bool] | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -35,6 +45,8 @@ class MilterProcess:
         self.extra_args = list(extra_args or [])
         self.env = env
         self.log_path = workdir / "milter.log"
+        self.config_path = workdir / "milter.toml"
+        self.config = {**TEST_PROFILE, **(config or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -43,6 +55,7 @@ class MilterProcess:
 
     def start(self) -> None:
         args = [sys.executable, "-m", "sigfilter", "milter", "--socket", self.postfix_spec]
+        args += ["--config", str(self._write_config())]
         args += ["--catalog", str(self.catalog)] if self.catalog else []
         args += ["--redis", self.redis_url] if self.redis_url else []
         metrics = f"127.0.0.1:{self.metrics_port}" if self.metrics_port else "off"
@@ -64,6 +77,11 @@ class MilterProcess:
         raise RuntimeError(
             f"milter did not listen on {self.socket_path}:\n{self.log_path.read_text()}"
         )
+
+    def _write_config(self) -> Path:
+        lines = ["[milter]"] + [f"{k} = {_toml(v)}" for k, v in self.config.items()]
+        self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return self.config_path
 
     def _answers(self) -> bool:
         if not self.socket_path.exists():
@@ -96,3 +114,9 @@ class MilterProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def _toml(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -30,6 +30,10 @@ TEMPLATES = REPO / "postfix"
 HOST = "127.0.0.1"
 POSTFIX = "/usr/sbin/postfix"
 POSTQUEUE = "/usr/sbin/postqueue"
+POSTMAP = "/usr/sbin/postmap"
+EOP_RANGES = TEMPLATES / "eop-outbound-ranges.txt"
+# The test profile's connector source: only 127.0.0.1 (127.0.0.2 and up are strangers).
+TEST_CONNECTOR_NETWORKS = ("127.0.0.1/32",)
 MAIL_OWNER = "postfix"
 
 START_TIMEOUT = 20.0  # postfix start (its integrity check runs first) + smtpd answering
@@ -72,6 +76,24 @@ def render_template(name: str, variables: Mapping[str, str]) -> str:
         return Template(text).substitute(variables)
     except (KeyError, ValueError) as exc:
         raise PostfixError(f"cannot render {name}: missing or bad placeholder {exc}") from exc
+
+
+def connector_ranges(path: Path = EOP_RANGES) -> tuple[str, list[str]]:
+    """The `# taken:` date and the networks of a ranges file (one CIDR a line, # comments)."""
+    taken = ""
+    networks = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line.startswith("# taken:"):
+            taken = line.partition(":")[2].strip()
+        elif line and not line.startswith("#"):
+            networks.append(line)
+    return taken, networks
+
+
+def cidr_table(networks: list[str] | tuple[str, ...]) -> str:
+    """A Postfix cidr table that answers OK for each network (mynetworks = cidr:FILE)."""
+    return "".join(f"{net} OK\n" for net in networks)
 
 
 def return_host(spec: str) -> str:
@@ -162,6 +184,8 @@ class PostfixInstance:
         size_limit: int = 36700160,
         overrides: Mapping[str, str] | None = None,
         tenant_certs: Mapping[str, tuple[str, str]] | None = None,
+        connector_networks: tuple[str, ...] = TEST_CONNECTOR_NETWORKS,
+        tls_policy: Mapping[str, str] | None = None,
     ) -> None:
         if default_action not in ("accept", "tempfail"):
             raise ValueError(f"default_action must be accept or tempfail, not {default_action!r}")
@@ -179,6 +203,10 @@ class PostfixInstance:
         self.overrides = dict(overrides or {})
         # sender domain -> (key file, certificate chain file) for its own return transport
         self.tenant_certs = dict(tenant_certs or {})
+        # written to conf/connector_networks.cidr, the test profile's mynetworks
+        self.connector_networks = tuple(connector_networks)
+        # next hop ("[127.0.0.1]:PORT") -> policy ("secure match=NAME"), smtp_tls_policy_maps
+        self.tls_policy = dict(tls_policy or {})
         self.conf_dir = self.workdir / "conf"
         self.queue_dir = self.workdir / "queue"
         self.data_dir = self.workdir / "data"
@@ -202,7 +230,7 @@ class PostfixInstance:
             "SMTP_DNS_SUPPORT_LEVEL": "disabled",
             "SMTP_HOST_LOOKUP": "native",
             "SMTPD_PEERNAME_LOOKUP": "no",
-            "CONNECTOR_NETWORKS": "127.0.0.0/8",
+            "CONNECTOR_NETWORKS": f"cidr:{self.conf_dir}/connector_networks.cidr",
             "MAP_TYPE": "texthash",
             "MILTER": self.milter or "",
             "MILTER_DEFAULT_ACTION": self.default_action,
@@ -212,10 +240,14 @@ class PostfixInstance:
             "MESSAGE_SIZE_LIMIT": str(self.size_limit),
             "TLS_SMTPD_LEVEL": "none",
             "TLS_SMTPD_CHAIN_FILES": "",
+            "TLS_SMTPD_REQ_CCERT": "no",
+            "TLS_SMTPD_CA_FILE": "",
             "TLS_SMTP_LEVEL": "may",
             "TLS_SMTP_CHAIN_FILES": "",
             "TLS_SMTP_CA_FILE": "",
-            "TLS_SMTP_POLICY_MAPS": "",
+            "TLS_SMTP_POLICY_MAPS": (
+                f"texthash:{self.conf_dir}/tls_policy" if self.tls_policy else ""
+            ),
             "QUEUE_RUN_DELAY": "1s",
             "MINIMAL_BACKOFF_TIME": "1s",
             "MAXIMAL_BACKOFF_TIME": "2s",
@@ -266,6 +298,8 @@ class PostfixInstance:
                 f"@{domain} {name}:{return_host(self.tenant_domains[domain])}\n"
                 for domain, name in self._tenant_names().items()
             ),
+            "connector_networks.cidr": cidr_table(self.connector_networks),
+            "tls_policy": "".join(f"{hop} {policy}\n" for hop, policy in self.tls_policy.items()),
         }
         # Postfix does not read a file modified in the current second: it sleeps 300 ms
         # at a time until the mtime is in the past (measured: ~2.4 s per fresh start).

@@ -33,6 +33,7 @@ from .defaults import LOG_FORMATS, MODES, Mode
 from .engine import Result, rewrite, rewritten_message, tenant_options
 from .milter import MilterSettings, block_signals, run
 from .mime.headers import parse_header_block
+from .secrets import SecretFileError, read_secret
 from .service import Lookup, SignatureService, embedded_store, redis_service
 from .store.redis_store import RedisPublisher, connect
 from .supervisor import supervise
@@ -58,6 +59,14 @@ class ServiceUnavailable(SigfilterError):
 
 class CannotWrite(SigfilterError):
     exit_code = 73
+
+
+class RunningAsRoot(SigfilterError):
+    exit_code = 77  # EX_NOPERM
+
+
+class InsecureConfig(SigfilterError):
+    exit_code = 78  # EX_CONFIG
 
 
 EXIT_CATALOG = CatalogInvalid.exit_code
@@ -89,7 +98,8 @@ def redis_option(required: bool) -> Callable[[F], F]:
         envvar="SIGFILTER_REDIS",
         required=required,
         metavar="URL",
-        help="Redis URL, e.g. redis://127.0.0.1:6379/0 (or $SIGFILTER_REDIS).",
+        help="Redis URL, e.g. redis://127.0.0.1:6379/0 (or $SIGFILTER_REDIS). A password "
+        "goes in a 0600 file named by $SIGFILTER_REDIS_PASSWORD_FILE, not in the URL.",
     )
 
 
@@ -110,11 +120,13 @@ def _service(catalog_dir: Path | None) -> SignatureService:
 
 
 def _redis(url: str) -> Any:
-    client = connect(url)
+    client = connect(url, password=_admin_redis_password())
     try:
         client.ping()
     except Exception as exc:
-        raise ServiceUnavailable(f"Redis at {url} is unreachable: {exc}") from exc
+        raise ServiceUnavailable(
+            f"Redis at {_without_credentials(url)} is unreachable: {exc}"
+        ) from exc
     return client
 
 
@@ -489,13 +501,53 @@ def cache_flush(redis_url: str, yes: bool) -> None:
     click.echo(f"removed {removed} keys")
 
 
-# -- milter ----------------------------------------------------------------------------
-
-
 def _settings(conf: MilterConfig) -> MilterSettings:
     return MilterSettings(
-        max_size=conf.max_size, log_format=conf.log_format, log_sender=conf.log_sender
+        max_size=conf.max_size,
+        log_format=conf.log_format,
+        log_sender=conf.log_sender,
+        connector_cert_name=conf.connector_cert_name,
+        tenant_id_mismatch=conf.tenant_id_mismatch,
+        tenant_id_missing=conf.tenant_id_missing,
     )
+
+
+def _admin_redis_password() -> str | None:
+    """The admin commands' Redis password: from $SIGFILTER_REDIS_PASSWORD_FILE, never argv."""
+    path = os.environ.get("SIGFILTER_REDIS_PASSWORD_FILE")
+    if not path:
+        return None
+    try:
+        return read_secret(Path(path))
+    except SecretFileError as exc:
+        raise InsecureConfig(f"SIGFILTER_REDIS_PASSWORD_FILE: {exc}") from exc
+
+
+def _without_credentials(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    return scheme + sep + netloc.rpartition("@")[2] + slash + path
+
+
+def _refuse_root(conf: MilterConfig) -> None:
+    """The milter parses hostile mail: it runs as its own unprivileged user."""
+    if os.geteuid() == 0 and not conf.allow_root:
+        raise RunningAsRoot(
+            "refusing to run as root: run the milter as its own user (e.g. sigfilter, "
+            "User= in the systemd unit); allow_root = true is for tests only"
+        )
+
+
+def _redis_password(conf: MilterConfig) -> str | None:
+    if not conf.redis_password_file:
+        return None
+    try:
+        return read_secret(Path(conf.redis_password_file))
+    except SecretFileError as exc:
+        raise InsecureConfig(f"redis_password_file: {exc}") from exc
+
+
+# -- milter ----------------------------------------------------------------------------
 
 
 def _setup_logging(level: str, log_format: str) -> None:
@@ -561,27 +613,35 @@ def milter(
         conf = load_config(config_file).merged(**flags).validate(str(config_file or "flags"))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    _refuse_root(conf)
+    password = _redis_password(conf)
     _setup_logging(conf.log_level, conf.log_format)
-    code = supervise(lambda: _milter_child(conf, config_file, flags))
+    code = supervise(lambda: _milter_child(conf, config_file, flags, password))
     if code:
         raise SystemExit(code)
 
 
-def _milter_child(conf: MilterConfig, config_file: Path | None, flags: dict[str, Any]) -> int:
+def _milter_child(
+    conf: MilterConfig, config_file: Path | None, flags: dict[str, Any], password: str | None
+) -> int:
     """The forked child that runs libmilter (see supervisor.py for why there is one)."""
     block_signals()  # before any thread starts (see milter.block_signals)
     try:
-        _serve(conf, config_file, flags)
+        _serve(conf, config_file, flags, password)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
     return 0
 
 
-def _serve(conf: MilterConfig, config_file: Path | None, flags: dict[str, Any]) -> None:
+def _serve(
+    conf: MilterConfig, config_file: Path | None, flags: dict[str, Any], password: str | None
+) -> None:
     listener = None
     if conf.redis:
-        service, _, listener = redis_service(conf.redis, conf.cache_ttl, conf.redis_timeout)
+        service, _, listener = redis_service(
+            conf.redis, conf.cache_ttl, conf.redis_timeout, password
+        )
         listener.start()
     else:
         service = _service(Path(conf.catalog))

@@ -11,6 +11,13 @@ log_level = "info"
 metrics = "127.0.0.1:9464"                   # /metrics, /status, /stats; "" switches off
 log_format = "kv"                            # the line per message: kv (key=value) or json
 log_sender = "domain"                        # or "address": the full sender in each line
+# Security (SECURITY.md). The test/dev profile (tests/milterctl.py) sets
+# connector_cert_name = "", tenant_id_missing = "accept" and allow_root = true.
+connector_cert_name = "mail.protection.outlook.com"  # "" = no client certificate check
+tenant_id_mismatch = "reject"                # or "tempfail"
+tenant_id_missing = "reject"                 # or "tempfail", "accept"
+redis_password_file = "/etc/sigfilter/redis.password"  # mode 0600/0400, owned by us
+allow_root = false                           # true only for tests
 """
 
 from __future__ import annotations
@@ -22,11 +29,14 @@ from typing import Any
 
 from .defaults import (
     CACHE_TTL,
+    CONNECTOR_CERT_NAME,
     DEFAULT_MAX_SIZE,
     LOG_FORMATS,
     LOG_SENDERS,
     METRICS_LISTEN,
     REDIS_TIMEOUT,
+    TENANT_MISMATCH_ACTIONS,
+    TENANT_MISSING_ACTIONS,
 )
 from .metrics import parse_listen
 
@@ -49,6 +59,11 @@ class MilterConfig:
     metrics: str = METRICS_LISTEN
     log_format: str = "kv"
     log_sender: str = "domain"
+    connector_cert_name: str = CONNECTOR_CERT_NAME
+    tenant_id_mismatch: str = "reject"
+    tenant_id_missing: str = "reject"
+    redis_password_file: str = ""
+    allow_root: bool = False
 
     def merged(self, **overrides: Any) -> MilterConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v not in (None, "")})
@@ -73,7 +88,22 @@ class MilterConfig:
                 parse_listen(self.metrics)
             except ValueError as exc:
                 raise ConfigError(f'{where}: metrics: {exc}; "" switches it off') from exc
+        self._validate_security(where)
         return self
+
+    def _validate_security(self, where: str) -> None:
+        if self.tenant_id_mismatch not in TENANT_MISMATCH_ACTIONS:
+            choices = ", ".join(TENANT_MISMATCH_ACTIONS)
+            raise ConfigError(f"{where}: tenant_id_mismatch must be one of {choices}")
+        if self.tenant_id_missing not in TENANT_MISSING_ACTIONS:
+            choices = ", ".join(TENANT_MISSING_ACTIONS)
+            raise ConfigError(f"{where}: tenant_id_missing must be one of {choices}")
+        if self.redis and "@" in self.redis.partition("://")[2].partition("/")[0]:
+            # A password in the URL would sit in argv or a readable config and in logs.
+            raise ConfigError(
+                f"{where}: the Redis URL must not carry credentials; "
+                "put the password in redis_password_file"
+            )
 
 
 def load_config(path: Path | None) -> MilterConfig:

@@ -48,3 +48,12 @@ DKIM_DNS_TIMEOUT = 2.0  # seconds per DNS TXT lookup
 DKIM_DNS_CACHE_TTL = 300.0  # seconds a key record (or its absence) is remembered
 DKIM_KEY_BITS = 2048  # `sigfilter dkim keygen`
 DKIM_SIGN_TIME_LIMIT = 5.0  # seconds for one message's DKIM/ARC step; then it passes unchanged
+# Who may submit, and tenant isolation (SECURITY.md).
+# The subject CN Exchange Online's outbound connector presents as a TLS client.
+CONNECTOR_CERT_NAME = "mail.protection.outlook.com"
+# Exchange stamps the sending tenant's id into this header on the first leg.
+TENANT_ID_HEADER = "X-MS-Exchange-CrossTenant-Id"
+# What the milter does when that header names another tenant than the sender domain's,
+# and when it is absent (or the catalog has no tenant_id): refuse, or defer.
+TENANT_MISMATCH_ACTIONS = ("reject", "tempfail")
+TENANT_MISSING_ACTIONS = ("reject", "tempfail", "accept")

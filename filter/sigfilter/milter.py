@@ -27,6 +27,7 @@ import milter as milter_module  # type: ignore[import-not-found]
 
 from .catalog import TenantRecord
 from .defaults import (
+    CONNECTOR_CERT_NAME,
     DEFAULT_MAX_SIZE,
     DKIM_SIGN_TIME_LIMIT,
     MESSAGE_TIME_LIMIT,
@@ -34,6 +35,7 @@ from .defaults import (
     MILTER_BACKLOG,
     PROCESSED_HEADER,
     REWRITE_WORKERS,
+    TENANT_ID_HEADER,
 )
 from .dkimkeys import KeyCache, KeyFileError, cached_dns, policy_for
 from .dkimsign import AuthChanges, SigningError, auth_changes
@@ -51,6 +53,8 @@ message_log = logging.getLogger("sigfilter.message")  # the one line per message
 # pymilter is untyped: its return codes, typed once here.
 CONTINUE: int = Milter.CONTINUE
 ACCEPT: int = Milter.ACCEPT
+REJECT: int = Milter.REJECT
+TEMPFAIL: int = Milter.TEMPFAIL
 
 
 @dataclass
@@ -60,6 +64,10 @@ class MilterSettings:
     workers: int = REWRITE_WORKERS
     log_format: str = "kv"  # kv | json
     log_sender: str = "domain"  # domain | address (the full sender in each line)
+    # Security policy (SECURITY.md; config.py documents the values).
+    connector_cert_name: str = CONNECTOR_CERT_NAME  # "" = no client certificate check
+    tenant_id_mismatch: str = "reject"
+    tenant_id_missing: str = "reject"
 
 
 # The rewrite runs on threads Python created: libmilter's own threads crashed lxml
@@ -98,6 +106,8 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self.block: HeaderBlock | None = None
         self.size = 0
         self.tenant = ""
+        self.unverified = ""  # why the tenant stamp could not be checked, if it could not
+        self.tenant_record: TenantRecord | None = None  # found at MAIL FROM
         self.started = time.monotonic()
 
     # -- callbacks ---------------------------------------------------------------------
@@ -106,10 +116,14 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self._reset()
         self._begin()
         self.sender = mailfrom.strip().strip("<>")
+        refused = self._connector_check()
+        if refused is not None:
+            return refused
         try:
             tenant = self.service.tenant_for(self.sender) if self.sender else None
         except StoreUnavailable:
             return CONTINUE  # decided at the end, from the cache if it can
+        self.tenant_record = tenant  # the tenant check at end of headers reuses it
         if tenant is None:
             return self._pass("unknown-sender")
         self.tenant = tenant.key
@@ -133,6 +147,9 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
     def eoh(self) -> int:
         """Skip rules the top-level header block decides, with the engine's own reasons."""
         self.head = self._header_block()  # built and parsed once; eom reuses both
+        refused = self._tenant_check()
+        if refused is not None:
+            return refused
         self.block = block = parse_header_block(self.head)
         try:
             check_headers(block)
@@ -260,6 +277,73 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         for name, value in reversed(auth.insert):  # smfi_insheader(0): each lands on top
             self.addheader(name, value, 0)
 
+    # -- who may submit, and for which tenant (SECURITY.md) -------------------------------
+
+    def _connector_check(self) -> int | None:
+        """Refuse unless the client presented the connector's certificate.
+
+        Postfix (smtpd_tls_req_ccert) already demands a certificate that verifies; the
+        {cert_subject} macro (asked for in milter_mail_macros) names whose it is, and
+        any certificate from a public CA would verify.
+        """
+        wanted = self.settings.connector_cert_name
+        if not wanted:
+            return None
+        subject = self._macro("{cert_subject}")
+        if subject.lower() == wanted.lower():
+            return None
+        reason = "no-client-cert" if not subject else "wrong-client-cert"
+        return self._refuse("reject", reason, "client certificate is not the connector's",
+                            cert_subject=_printable(subject))  # fmt: skip
+
+    def _tenant_check(self) -> int | None:
+        """Refuse a message whose Exchange tenant stamp is not its sender domain's tenant.
+
+        Otherwise tenant B could send as tenant A's domain through the shared EOP ranges
+        and get A's signature and a relay into A.
+        """
+        try:
+            tenant = self.tenant_record or (
+                self.service.tenant_for(self.sender) if self.sender else None
+            )
+        except StoreUnavailable:
+            self.unverified = "tenant-id-store-unavailable"  # said in the message's line
+            return None
+        if tenant is None:
+            return None  # not ours: no signature, and Postfix refuses the sender domain
+        name = TENANT_ID_HEADER.lower().encode()
+        stamps = {v.strip().lower() for n, v in self.headers if n.lower() == name}
+        expected = tenant.tenant_id.strip().lower()
+        if not stamps or not expected:
+            reason = "tenant-id-missing" if not stamps else "tenant-id-unset"
+            action = self.settings.tenant_id_missing
+            if action == "accept":
+                self.unverified = reason  # said in the message's one line
+                return None
+            return self._refuse(action, reason, "message carries no verifiable tenant",
+                                tenant=tenant.key)  # fmt: skip
+        if stamps == {expected.encode()}:
+            return None
+        stamped = _printable(b",".join(sorted(stamps)).decode("latin-1"))
+        text = "message is not from the sender domain's tenant"
+        action = self.settings.tenant_id_mismatch
+        return self._refuse(action, "tenant-id-mismatch", text, tenant=tenant.key, stamped=stamped)
+
+    def _refuse(self, action: str, reason: str, text: str, **fields: Any) -> int:
+        """550 5.7.1 (reject) or 451 4.7.1 (tempfail), logged and counted."""
+        self._log("rejected" if action == "reject" else "tempfailed", reason, **fields)
+        if action == "reject":
+            self.setreply("550", "5.7.1", text)
+            return REJECT
+        self.setreply("451", "4.7.1", text)
+        return TEMPFAIL
+
+    def _macro(self, name: str) -> str:
+        try:
+            return str(self.getsymval(name) or "")
+        except Exception:  # noqa: BLE001 - no context outside a real connection
+            return ""
+
     # -- decisions and logging ----------------------------------------------------------
 
     def _pass(self, reason: str, detail: str = "") -> int:
@@ -301,7 +385,14 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             "ms": round((time.monotonic() - self.started) * 1000, 1),
             **fields,
         }
+        if self.unverified:
+            line["unverified"] = self.unverified
         LINES.write(message_log, "%s", _Line(line, settings.log_format))
+
+
+def _printable(value: str, limit: int = 100) -> str:
+    """A client-supplied value made safe for one log field."""
+    return "".join(c if c.isprintable() and c != " " else "?" for c in value[:limit]) or "-"
 
 
 def milter_socket(spec: str) -> str:

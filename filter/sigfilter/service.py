@@ -79,13 +79,13 @@ def embedded_store(catalog_dir: Path) -> MemoryStore:
 
 
 def redis_service(
-    url: str, ttl: float = CACHE_TTL, timeout: float = REDIS_TIMEOUT
+    url: str, ttl: float = CACHE_TTL, timeout: float = REDIS_TIMEOUT, password: str | None = None
 ) -> tuple[SignatureService, CachedStore, VersionListener]:
     """The fleet mode: Redis behind the in-process cache, dropped on each new version.
 
     The caller starts and stops the listener.
     """
-    client = connect(url, timeout)
+    client = connect(url, timeout, password)
     cached = CachedStore(RedisStore(client), ttl=ttl)
-    listener = VersionListener(connect(url, timeout), cached.invalidate)
+    listener = VersionListener(connect(url, timeout, password), cached.invalidate)
     return SignatureService(cached), cached, listener

@@ -166,9 +166,18 @@ def test_milter_killed_and_restarted(rig) -> None:  # type: ignore[no-untyped-de
     print(
         f"milter killed: {signed} signed, {unchanged} unchanged (milter down), {len(load.failures)} retried"
     )
-    # Postfix keeps a failed milter off for the rest of an SMTP session; new sessions
-    # after the restart are signed again.
-    assert signed > MESSAGES // 2 and unchanged > 0
+    # Everything before the kill was signed; Postfix keeps a failed milter off for the
+    # rest of an SMTP session, so some mail after it went out unchanged (how much depends
+    # on how fast the milter restarts on a loaded machine).
+    assert signed >= MESSAGES // 4 and unchanged > 0
+    # New sessions after the restart are signed again.
+    with smtplib.SMTP("127.0.0.1", postfix.smtpd_port, timeout=30) as client:
+        for n in range(MESSAGES, MESSAGES + 20):
+            _, raw, _ = make_message(n)
+            client.sendmail("avery.quill@example.com", ["jane@customer.example"], raw)
+    assert sink.wait_for(MESSAGES + 20, timeout=60)
+    after = [m.data for m in sink.messages[-20:]]
+    assert all(b"Avery Quill" in data for data in after)
 
 
 def test_redis_stopped_and_started(rig) -> None:  # type: ignore[no-untyped-def]

@@ -72,7 +72,9 @@ def dns(monkeypatch: pytest.MonkeyPatch, pem: bytes) -> Iterator[FakeDns]:
     fake.publish("sig1", "example.com", pem)
     fake.publish(ARC_SELECTOR, "example.com", pem)
     monkeypatch.setattr(milter_mod, "DNS", fake)
-    SigfilterMilter.settings = MilterSettings(max_size=100_000)
+    SigfilterMilter.settings = MilterSettings(
+        max_size=100_000, connector_cert_name="", tenant_id_missing="accept"
+    )
     yield fake
 
 

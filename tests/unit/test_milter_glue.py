@@ -44,7 +44,10 @@ class Recorder(SigfilterMilter):
 @pytest.fixture(autouse=True)
 def service() -> None:
     SigfilterMilter.service = SignatureService(embedded_store(CATALOG))
-    SigfilterMilter.settings = MilterSettings(max_size=10_000)
+    # The test profile: no TLS client certificate, no Exchange tenant stamp.
+    SigfilterMilter.settings = MilterSettings(
+        max_size=10_000, connector_cert_name="", tenant_id_missing="accept"
+    )
 
 
 def feed(m: Recorder, sender: str, headers: list[tuple[str, str]], body: bytes) -> list[int]:

@@ -89,7 +89,11 @@ def metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[Metrics]:
     monkeypatch.setattr(SigfilterMilter, "metrics", fresh)
     service = SignatureService(embedded_store(CATALOG))
     monkeypatch.setattr(SigfilterMilter, "service", service, raising=False)
-    monkeypatch.setattr(SigfilterMilter, "settings", MilterSettings(max_size=10_000))
+    monkeypatch.setattr(
+        SigfilterMilter,
+        "settings",
+        MilterSettings(max_size=10_000, connector_cert_name="", tenant_id_missing="accept"),
+    )
     fresh.watch_store(lambda: SigfilterMilter.service.store)
     yield fresh
 
@@ -149,7 +153,13 @@ def test_full_sender_only_when_configured_and_json_lines(
     metrics: Metrics, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, logger="sigfilter.message")
-    settings = MilterSettings(max_size=10_000, log_format="json", log_sender="address")
+    settings = MilterSettings(
+        max_size=10_000,
+        log_format="json",
+        log_sender="address",
+        connector_cert_name="",
+        tenant_id_missing="accept",
+    )
     monkeypatch.setattr(SigfilterMilter, "settings", settings)
     feed(Recorder(), "avery.quill@example.com")
     (record,) = [r for r in caplog.records if r.name == "sigfilter.message"]

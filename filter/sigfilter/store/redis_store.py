@@ -72,10 +72,14 @@ class PublishConflict(RuntimeError):
     """A newer version went live while this one was being written; it was dropped."""
 
 
-def connect(url: str, timeout: float = REDIS_TIMEOUT) -> redis.Redis:
-    """A client with short timeouts and no retry on them: a slow Redis never holds mail up."""
+def connect(url: str, timeout: float = REDIS_TIMEOUT, password: str | None = None) -> redis.Redis:
+    """A client with short timeouts and no retry on them: a slow Redis never holds mail up.
+
+    `password` comes from a checked file (sigfilter.secrets), never from the URL.
+    """
     return redis.Redis.from_url(
         url,
+        password=password,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         health_check_interval=REDIS_HEALTH_CHECK_INTERVAL,

@@ -1,0 +1,199 @@
+"""A production-like stack for the security tests, all on loopback.
+
+Postfix with the production inbound policy (TLS required, client certificate required
+and verified against the "connector" CA, only 127.0.0.1 may submit), the real milter
+with the production checks (connector certificate name, Exchange tenant id: reject),
+and one sink per tenant that speaks STARTTLS with a certificate from the tenants' CA,
+verified by Postfix's return leg (secure, name matched through a TLS policy map).
+
+    with SecureStack() as stack:
+        stack.send(raw, cert=stack.exo_cert)
+"""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import ssl
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from milterctl import MilterProcess
+from postfixctl import PostfixInstance, new_workdir
+from sink import Sink, SinkMessage, free_port
+from tlsca import Issued, TestCA, client_context, server_context
+
+REPO = Path(__file__).resolve().parent.parent
+CATALOG = REPO / "examples" / "catalog"
+AVERY = "avery.quill@example.com"
+RCPT = "jane@customer.example"
+CONNECTOR_NAME = "mail.protection.outlook.com"
+TENANT_A_ID = "11111111-2222-4333-8444-555555555555"  # example.com in the test catalog
+TENANT_B_ID = "99999999-8888-4777-8666-555555555555"  # some other Exchange tenant
+TENANT_HOST = {"example.com": "example-com.mail.test", "example.org": "example-org.mail.test"}
+
+
+class TlsSink(Sink):
+    """The Sink, speaking STARTTLS (required) and recording each client's certificate."""
+
+    def __init__(self, context: ssl.SSLContext, port: int | None = None) -> None:
+        super().__init__(port)
+        self.context = context
+        self.peer_certs: list[dict[str, Any] | None] = []
+
+    def start(self) -> None:
+        if self._controller is not None:
+            return
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: SMTP, session: Session, env: Envelope) -> str:
+                extra = session.ssl or {}
+                sink.peer_certs.append(extra.get("peercert"))
+                raw = bytes(env.original_content or b"")
+                sink._add(SinkMessage(env.mail_from or "", list(env.rcpt_tos), raw, 0.0))
+                return "250 OK"
+
+        controller = Controller(
+            Handler(), hostname=self.host, port=self.port, decode_data=False,
+            tls_context=self.context, require_starttls=True,
+        )  # fmt: skip
+        controller.start()
+        self._controller = controller
+
+
+def peer_cn(cert: dict[str, Any] | None) -> str:
+    """The subject CN of a certificate as ssl.getpeercert() returns it."""
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return ""
+
+
+def tenant_catalog(folder: Path) -> Path:
+    """The example catalog with example.com's Exchange tenant id set."""
+    catalog = folder / "catalog"
+    shutil.copytree(CATALOG, catalog)
+    toml = catalog / "tenants" / "example.com" / "tenant.toml"
+    toml.write_text(toml.read_text() + f'tenant_id = "{TENANT_A_ID}"\n')
+    return catalog
+
+
+def message(
+    body: str = "Running late.", tenant_id: str | None = TENANT_A_ID, **extra: str
+) -> bytes:
+    lines = [
+        f"From: Avery Quill <{AVERY}>",
+        f"To: {RCPT}",
+        "Subject: security test",
+        f"Message-ID: <{uuid.uuid4()}@example.com>",
+        "Content-Type: text/plain; charset=us-ascii",
+    ]
+    if tenant_id is not None:
+        lines.append(f"X-MS-Exchange-CrossTenant-Id: {tenant_id}")
+    lines += [f"{name}: {value}" for name, value in extra.items()]
+    return ("\r\n".join(lines) + f"\r\n\r\n{body}\r\n").encode()
+
+
+class SecureStack:
+    def __init__(self, milter_config: dict[str, str | bool] | None = None) -> None:
+        self.work = new_workdir("sigfilter-secure-")
+        self.connector_ca = TestCA(self.work / "ca-connector", "Connector Root")
+        self.tenant_ca = TestCA(self.work / "ca-tenants", "Tenant Root")
+        self.rogue_ca = TestCA(self.work / "ca-rogue", "Rogue Root")
+        self.relay_cert = self.connector_ca.issue("relay.sigfilter.test")
+        self.exo_cert = self.connector_ca.issue(CONNECTOR_NAME, dns=("*." + CONNECTOR_NAME,))
+        # the certificate each tenant's inbound connector knows us by (its own name)
+        self.tenant_client = {
+            d: self.tenant_ca.issue(f"{d.replace('.', '-')}.sigrelay.test") for d in TENANT_HOST
+        }
+        self.sinks = {
+            d: TlsSink(server_context(self.tenant_ca.issue(host), client_ca=self.tenant_ca))
+            for d, host in TENANT_HOST.items()
+        }
+        self.milter = MilterProcess(
+            self.work / "milter",
+            tenant_catalog(self.work),
+            config={"connector_cert_name": CONNECTOR_NAME, "tenant_id_missing": "reject",
+                    **(milter_config or {})},
+        )  # fmt: skip
+        self.postfix = PostfixInstance(
+            self.work / "postfix", free_port(), self.sinks["example.com"].port,
+            self.milter.postfix_spec,
+            tenant_domains={d: f"127.0.0.1:{s.port}" for d, s in self.sinks.items()},
+            tenant_certs={d: (str(c.key), str(c.cert)) for d, c in self.tenant_client.items()},
+            tls_policy={
+                f"[127.0.0.1]:{s.port}": f"secure match={TENANT_HOST[d]}"
+                for d, s in self.sinks.items()
+            },
+            overrides={
+                "TLS_SMTPD_LEVEL": "encrypt",
+                "TLS_SMTPD_CHAIN_FILES": self.relay_cert.chain_files,
+                "TLS_SMTPD_REQ_CCERT": "yes",
+                "TLS_SMTPD_CA_FILE": str(self.connector_ca.cert),
+                "TLS_SMTP_LEVEL": "secure",
+                "TLS_SMTP_CA_FILE": str(self.tenant_ca.cert),
+            },
+        )  # fmt: skip
+
+    def start(self) -> SecureStack:
+        for sink in self.sinks.values():
+            sink.start()
+        self.milter.start()
+        self.postfix.start()
+        return self
+
+    def stop(self) -> None:
+        try:
+            self.postfix.stop()
+        finally:
+            self.milter.stop()
+            for sink in self.sinks.values():
+                sink.stop()
+
+    def __enter__(self) -> SecureStack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        if kind is None:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+    def send(
+        self,
+        raw: bytes,
+        cert: Issued | None = None,
+        sender: str = AVERY,
+        rcpts: tuple[str, ...] = (RCPT,),
+        source: str = "127.0.0.1",
+        version: ssl.TLSVersion | None = None,
+    ) -> dict[str, tuple[int, bytes]]:
+        """One SMTP session: EHLO, STARTTLS (presenting `cert`), MAIL, RCPT, DATA.
+
+        Returns the refused recipients (smtplib raises if all are refused).
+        """
+        with smtplib.SMTP(
+            "127.0.0.1", self.postfix.smtpd_port, timeout=30, source_address=(source, 0)
+        ) as client:
+            client.starttls(context=client_context(self.connector_ca, cert, version))
+            return client.sendmail(sender, list(rcpts), raw)
+
+    def wait_log(self, needle: str, timeout: float = 10.0) -> str:
+        """The Postfix log once it contains `needle` (postlogd writes a moment later)."""
+        deadline = time.monotonic() + timeout
+        while needle not in (log := self.postfix.log_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return log
