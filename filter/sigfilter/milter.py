@@ -219,7 +219,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             return ACCEPT  # passed unchanged; _auth logged why
         self._apply(result, auth)
         self._log("signed", result.reason, placement=result.placement, rule=found.rule,
-                  bytes_in=len(raw), bytes_out=len(result.body),
+                  bytes_in=len(raw), bytes_out=len(self.head) + len(result.body),
                   auth=",".join(auth.notes))  # fmt: skip
         return ACCEPT
 
