@@ -668,3 +668,6 @@ main.add_command(cli_ops.doctor)
 from .cli_dkim import dkim  # noqa: E402 - after main: cli_dkim imports from this module
 
 main.add_command(dkim)
+from .cli_m365 import m365  # noqa: E402 - after main: cli_m365 imports from this module
+
+main.add_command(m365)

@@ -57,3 +57,7 @@ TENANT_ID_HEADER = "X-MS-Exchange-CrossTenant-Id"
 # and when it is absent (or the catalog has no tenant_id): refuse, or defer.
 TENANT_MISMATCH_ACTIONS = ("reject", "tempfail")
 TENANT_MISSING_ACTIONS = ("reject", "tempfail", "accept")
+# The Exchange Online setup script (m365.py).
+# Mail over this size is never routed to the relay by the transport rule: well under
+# Postfix's message_size_limit (35 MB in postfix/), as the vendors do (22.5–30 MB).
+RULE_SIZE_LIMIT = 25 * 1024 * 1024
