@@ -29,3 +29,9 @@ CACHE_RETRY_AFTER = 1.0  # seconds the cache stops asking a backend that just fa
 MILTER_BACKLOG = 1024  # listen backlog: room for every smtpd process connecting at once
 MESSAGE_TIME_LIMIT = 5.0  # seconds for one message's rewrite; then it passes unchanged
 REWRITE_WORKERS = 8  # threads that run rewrites (the GIL makes more pointless)
+
+# Hostile MIME: bounds on the work one message can cause; beyond them it passes unchanged.
+MIME_MAX_DEPTH = 40  # nested multiparts
+MIME_MAX_PARTS = 2000  # MIME entities in one message
+MIME_MAX_HEADER_LINES = 10_000  # lines in one header block (EXO's are a few hundred)
+MAX_TEXT_LEAF = 8 * 1024 * 1024  # bytes of one text part the engine decodes and edits
