@@ -34,4 +34,4 @@ REWRITE_WORKERS = 8  # threads that run rewrites (the GIL makes more pointless)
 MIME_MAX_DEPTH = 40  # nested multiparts
 MIME_MAX_PARTS = 2000  # MIME entities in one message
 MIME_MAX_HEADER_LINES = 10_000  # lines in one header block (EXO's are a few hundred)
-MAX_TEXT_LEAF = 8 * 1024 * 1024  # bytes of one text part the engine decodes and edits
+MAX_TEXT_LEAF = 4 * 1024 * 1024  # bytes of one text part the engine decodes and edits (~1 s)

@@ -111,9 +111,7 @@ def _scan_entity(
     return part
 
 
-def _split_multipart(
-    raw: bytes, start: int, end: int, boundary: str
-) -> Iterator[tuple[int, int]]:
+def _split_multipart(raw: bytes, start: int, end: int, boundary: str) -> Iterator[tuple[int, int]]:
     """Yield the (start, end) spans of the body parts between delimiter lines.
 
     A delimiter line is "--boundary", optionally "--", then only transport padding
