@@ -36,6 +36,7 @@ _EXCLUDED = re.compile(
     r"<!--.*?(?:-->|\Z)|<(script|style|title|textarea)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.S | re.I
 )
 _WS = re.compile(r"\s+")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SPACED = ("br", "div", "p", "tr", "td", "li", "hr", "table", "blockquote")
 _BLOCKS = ("div", "p", "blockquote", "table", "span", "font", "td")
 _FOOTER_TAGS = frozenset({"div", "p", "span", "font", "a", "b", "i", "td", "small"})
@@ -104,7 +105,9 @@ class HtmlSource:
             # Line breaks and blocks separate words when read as text ("Da: X<br>Inviato:").
             # Only this private tree changes; source offsets do not depend on it.
             for el in self.root.iter(*_SPACED):
-                el.tail = " " + (el.tail or "")
+                # libxml2 keeps control characters such as a form feed in text that lxml
+                # refuses to set back; without this a reply with one lost its quote.
+                el.tail = " " + _NOT_XML.sub(" ", el.tail or "")
 
     # -- source index -------------------------------------------------------------
     def in_excluded(self, pos: int) -> bool:
