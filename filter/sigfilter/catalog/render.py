@@ -4,6 +4,7 @@
   (the loader strips control characters), so a field can add neither markup nor lines.
 - A template line whose fields are all empty disappears (write one HTML block per
   line: ``<tr><td>M {{ mobile }}</td></tr>`` vanishes for a user without a mobile).
+- Rendered HTML is sanitized (sanitize.py, nh3) to what mail clients render.
 - ``{{ image("logo.png") }}`` gives the image's URL (tenant ``images = "link"``) or a
   ``cid:`` reference to an embedded copy (``images = "embed"``).
 - Errors name the template file and line.
@@ -22,6 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from .fields import FIELD_NAMES
 from .model import Image, Source, Tenant
+from .sanitize import sanitize_html
 
 _EXPR = re.compile(r"{{(.*?)}}")
 _STRING = re.compile(r"'[^']*'|\"[^\"]*\"")
@@ -134,7 +136,8 @@ class Renderer:
         name = str(source.path)
         try:
             template = env.get_template(name)
-            return template.render({**fields, "image": image}).strip("\n")
+            out = template.render({**fields, "image": image}).strip("\n")
+            return sanitize_html(out) if env is self._html else out
         except TemplateSyntaxError as exc:
             raise RenderError(f"{name}:{exc.lineno}: {exc.message}") from exc
         except (
