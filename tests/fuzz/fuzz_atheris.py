@@ -46,14 +46,14 @@ def seed_corpus(directory: Path) -> None:
         return
     sources = sorted((TESTS / "messages").glob("*.eml")) + sorted((TESTS / "corpus").glob("*.eml"))
     for n, path in enumerate(sources):
-        raw = path.read_bytes()[:64 * 1024]
+        raw = path.read_bytes()[: 64 * 1024]
         (directory / f"seed-{n:03d}").write_bytes(bytes([n % len(TARGETS)]) + raw)
 
 
 def main(argv: list[str]) -> None:
-    dirs = [Path(a) for a in argv[1:] if not a.startswith("-")]
-    for d in dirs[:1]:
-        seed_corpus(d)
+    paths = [Path(a) for a in argv[1:] if not a.startswith("-")]
+    if paths and not paths[0].is_file():  # a corpus directory, not crash files to replay
+        seed_corpus(paths[0])
     atheris.Setup(argv, one_input)
     atheris.Fuzz()
 

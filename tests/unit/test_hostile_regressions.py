@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from sigfilter.engine import rewrite, rewritten_message
 from sigfilter.placement.html import HtmlSource, html_spots
 from sigfilter.placement.spot import Kind
 from support import SIGNATURE, decoded_leaves
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fuzz"))
+from checks import check_engine, check_html, check_html_index, check_scan
 
 REPLY = (
     '<html><body><p>Hi<br>{c}there</p><div class="gmail_quote">On Mon, Bob wrote:'
@@ -37,3 +43,39 @@ def test_form_feed_reply_is_signed_above_the_quote() -> None:
     assert result.signed and result.placement == "quote"
     html = decoded_leaves(rewritten_message(raw, result))["html"]
     assert html.index("sigfilter-signature") < html.index("gmail_quote")
+
+
+# hypothesis (tests/fuzz, long profile): the line break before a closing delimiter
+# belongs to the delimiter, so these text parts have no empty line after their
+# header block. The engine wrote the signed body straight after the header lines,
+# where it read as header continuation lines: the signature landed in the header.
+@pytest.mark.parametrize(
+    "part",
+    [b"Content-Type: text/plain; charset=utf-8\r\n", b"", b"Content-Type: text/html\r\n"],
+    ids=["headers-only", "empty", "html-headers-only"],
+)
+def test_text_part_without_end_of_headers_passes_unchanged(part: bytes) -> None:
+    raw = (
+        b"From: a@example.com\r\nSubject: fuzz\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="B0"\r\n\r\n--B0\r\n' + part + b"\r\n--B0--\r\n"
+    )
+    result = rewrite(raw, SIGNATURE)
+    assert (result.action, result.reason) == ("skipped", "malformed")
+    assert "header block has no end" in result.detail
+    assert rewritten_message(raw, result) == raw
+
+
+CRASHES = sorted((Path(__file__).resolve().parents[1] / "fuzz" / "crashes").glob("crash-*"))
+
+
+@pytest.mark.parametrize("path", CRASHES, ids=lambda p: p.name[:14])
+def test_atheris_crash_files_pass_their_checks(path: Path) -> None:
+    """Replays every saved atheris crash through the harness's own dispatch."""
+    data = path.read_bytes()
+    targets = (check_scan, check_engine, check_html, check_html_index)
+    target = targets[data[0] % len(targets)]
+    payload = data[1:]
+    if target in (check_html, check_html_index):
+        target(payload.decode("utf-8", "replace"))  # type: ignore[operator]
+    else:
+        target(payload)  # type: ignore[operator]
