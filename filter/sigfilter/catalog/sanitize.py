@@ -13,6 +13,8 @@ Outlook and Gmail block them, so embed images as ``cid:`` instead).
 
 from __future__ import annotations
 
+import re
+
 import nh3
 
 TAGS = frozenset(
@@ -54,6 +56,7 @@ STYLE_PROPERTIES = frozenset(
 )  # fmt: skip
 LINK_SCHEMES = frozenset({"https", "http", "mailto", "tel"})
 IMAGE_SCHEMES = frozenset({"https", "cid"})
+_ACTIVE_CSS = re.compile(r"expression|url\s*\(|script\s*:|behavior|binding|@import|\\", re.I)
 CONTENT_REMOVED = frozenset({"script", "style", "title", "textarea", "noscript", "template"})
 
 
@@ -64,8 +67,16 @@ def _scheme(url: str) -> str | None:
     return scheme.strip().lower() if colon else None
 
 
+def _style(value: str) -> str | None:
+    """Drop declarations that can run or load something (old IE ``expression()``, …)."""
+    kept = [d for d in value.split(";") if d.strip() and not _ACTIVE_CSS.search(d)]
+    return ";".join(kept) or None
+
+
 def _attribute(tag: str, name: str, value: str) -> str | None:
-    """Per-tag URL schemes (nh3's url_schemes is one set for every tag)."""
+    """Per-tag URL schemes (nh3's url_schemes is one set for every tag); safe styles."""
+    if name == "style":
+        return _style(value)
     if tag == "a" and name == "href":
         scheme = _scheme(value)
         return value if scheme is None or scheme in LINK_SCHEMES else None
