@@ -62,7 +62,8 @@ def check_html_index(source: str) -> None:
         start = doc.offset(el)
         if start is None:
             continue
-        assert source[start : start + len(el.tag) + 1].lower() == "<" + el.tag
+        found = source[start : start + len(el.tag) + 1]
+        assert found.lower() == "<" + el.tag.lower()  # libxml2 lower-cases ASCII only
         mine, ref = doc.element_end(el, start), reference_end(doc, str(el.tag), start)
         # A start tag written inside another tag's attributes gets no end, by design.
         assert mine == ref or (mine is None and doc.inside_tag(start)), (el.tag, start, mine, ref)
