@@ -20,10 +20,11 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS), str(TESTS / "fuzz")]
 
 with atheris.instrument_imports():
-    import checks  # noqa: E402  (after the path is set; instrumented)
-    import sigfilter.engine  # noqa: E402, F401
-    import sigfilter.mime.scan  # noqa: E402, F401
-    import sigfilter.placement.html  # noqa: E402, F401
+    import checks
+
+    import sigfilter.engine
+    import sigfilter.mime.scan
+    import sigfilter.placement.html  # noqa: F401
 
 TARGETS = (
     checks.check_scan,

@@ -79,3 +79,19 @@ def test_atheris_crash_files_pass_their_checks(path: Path) -> None:
         target(payload.decode("utf-8", "replace"))  # type: ignore[operator]
     else:
         target(payload)  # type: ignore[operator]
+
+
+# hypothesis (long profile): a stray line in a text part's header block ("C" before the
+# blank line). The engine added Content-Transfer-Encoding in front of it, the stray
+# line became that field's continuation ("quoted-printable c") and the part no longer
+# decoded. Such parts now pass unchanged, like a top-level block with defects.
+def test_text_part_with_a_stray_header_line_passes_unchanged() -> None:
+    raw = (
+        b"From: a@example.com\r\nSubject: fuzz\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="B0"\r\n\r\n'
+        b"--B0\r\nC\n\nontent-Type: text/plain; charset=utf-8\r\n\r\n--B0--\r\n"
+    )
+    result = rewrite(raw, SIGNATURE)
+    assert (result.action, result.reason) == ("skipped", "malformed")
+    assert "line-is-not-a-field" in result.detail
+    assert rewritten_message(raw, result) == raw
