@@ -32,8 +32,12 @@ from .textquote import starts_with_quote_intro
 OUR_CLASS = "sigfilter-signature"
 OUR_COMMENT = "<!--sigfilter-->"
 
+# An unclosed ``<script`` runs to the end: with ``[^>]*>`` alone, every one of 40,000
+# "<script " without a ">" rescanned the rest of the source (7 s for 320 KB).
 _EXCLUDED = re.compile(
-    r"<!--.*?(?:-->|\Z)|<(script|style|title|textarea)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.S | re.I
+    r"<!--.*?(?:-->|\Z)"
+    r"|<(script|style|title|textarea)\b(?:[^>]*>.*?(?:</\1\s*>|\Z)|[^>]*\Z)",
+    re.S | re.I,
 )
 _WS = re.compile(r"\s+")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -58,6 +62,7 @@ _MAX_INTRO_SCAN = 400  # block elements examined for a text quote intro
 _MAX_MARKER_BLOCK_SPACE = 200  # whitespace around a marker alone in its paragraph
 _MAX_MARKERS = 100  # marker occurrences examined (inside tags, comments …)
 _MAX_FOOTER_SCAN = 2000  # elements before the quote examined for a client footer
+_MAX_FOOTER_TRIES = 20  # footer texts looked up in the source
 _MAX_FOOTER_CHARS = 240  # longer text is prose, not a client footer
 
 
@@ -388,9 +393,14 @@ def _outermost_same_text(el: etree._Element, text: str) -> etree._Element:
 def _footer_text_node(doc: HtmlSource, body: etree._Element, limit: int) -> Spot | None:
     """A footer written straight into the body (``Hello<br><br>Sent from my iPhone``)."""
     texts = [body.text or ""] + [child.tail or "" for child in body]
-    for raw in reversed(texts):
+    tries = 0
+    # The last texts only, as in find_footer: "<br>x" * 200,000 took 10 s of table matching.
+    for raw in reversed(texts[-_MAX_FOOTER_SCAN:]):
         text = raw.strip()
         if text and is_footer(_norm(text)):
+            tries += 1
+            if tries > _MAX_FOOTER_TRIES:  # each try below scans the source
+                break
             pos = doc.source.rfind(text, 0, limit)
             if pos >= 0 and not doc.in_excluded(pos) and not doc.inside_tag(pos):
                 return Spot(Kind.FOOTER, pos, pos + len(text), "text")
@@ -412,14 +422,22 @@ def find_end(doc: HtmlSource) -> Spot:
     return Spot(Kind.END, end, end, "eof")
 
 
-_OURS = re.compile(
-    re.escape(OUR_COMMENT) + r"|class=[\"']?[^\"'>]*\b" + re.escape(OUR_CLASS) + r"\b", re.I
-)
+_OUR_COMMENT = re.compile(re.escape(OUR_COMMENT), re.I)
+_OUR_CLASS = re.compile(r"\b" + re.escape(OUR_CLASS) + r"\b", re.I)
+# Each match consumes the attribute's value, so the search is linear: the old single
+# regex backtracked through every "class=" up to the next quote (20,000 of them: 20 s).
+_CLASS_VALUE = re.compile(r"""class=(?:"([^"]*)"|'([^']*)'|([^"'>]*))""", re.I)
 
 
 def has_our_signature(source: str, limit: int) -> bool:
     """Our comment or our class attribute in the new text (not the quoted thread)."""
-    return _OURS.search(source, 0, limit) is not None
+    if _OUR_COMMENT.search(source, 0, limit):
+        return True
+    for m in _CLASS_VALUE.finditer(source, 0, limit):
+        value = m.group(1) or m.group(2) or m.group(3) or ""
+        if _OUR_CLASS.search(value):
+            return True
+    return False
 
 
 def html_spots(source: str, marker: str) -> Spots:
