@@ -12,7 +12,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # and stopped by the tests and `make run`; the system services are never used), swaks.
 APT_PACKAGES := python3 python3-venv python3-dev gcc redis-server postfix libmilter-dev swaks altermime openssl
 
-.PHONY: run stop test lint bench deps clean
+.PHONY: run stop test lint bench fuzz deps clean
 
 deps: $(STAMP)
 
@@ -56,5 +56,16 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_altermime.py
 	$(BIN)/python tests/bench/bench_dkim.py
 
+# Coverage-guided fuzzing (atheris) of the scanner, HTML placement and engine: not part
+# of `make test` (which runs a short seeded run and the hypothesis fuzz tests). The
+# corpus grows in .fuzz-corpus/; a crash is written as fuzz-crashes/crash-<sha1>: copy
+# it to tests/fuzz/crashes/ (replayed by the tests) and fix it.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	@mkdir -p .fuzz-corpus fuzz-crashes
+	$(BIN)/python tests/fuzz/fuzz_atheris.py -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  -timeout=10 -rss_limit_mb=2048 -artifact_prefix=fuzz-crashes/ .fuzz-corpus
+	HYPOTHESIS_PROFILE=long $(BIN)/pytest -q -p no:cacheprovider tests/fuzz/test_fuzz_hypothesis.py
+
 clean:
-	rm -rf $(VENV) run build *.egg-info filter/*.egg-info
+	rm -rf .fuzz-corpus $(VENV) run build *.egg-info filter/*.egg-info

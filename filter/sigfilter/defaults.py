@@ -61,3 +61,8 @@ TENANT_MISSING_ACTIONS = ("reject", "tempfail", "accept")
 # Mail over this size is never routed to the relay by the transport rule: well under
 # Postfix's message_size_limit (35 MB in postfix/), as the vendors do (22.5–30 MB).
 RULE_SIZE_LIMIT = 25 * 1024 * 1024
+# Hostile MIME: bounds on the work one message can cause; beyond them it passes unchanged.
+MIME_MAX_DEPTH = 40  # nested multiparts
+MIME_MAX_PARTS = 2000  # MIME entities in one message
+MIME_MAX_HEADER_LINES = 10_000  # lines in one header block (EXO's are a few hundred)
+MAX_TEXT_LEAF = 4 * 1024 * 1024  # bytes of one text part the engine decodes and edits (~1 s)

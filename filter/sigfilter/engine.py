@@ -13,7 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from .defaults import DEFAULT_MARKER, DEFAULT_MAX_SIZE, MODES, PROCESSED_HEADER, Mode
+from .defaults import (
+    DEFAULT_MARKER,
+    DEFAULT_MAX_SIZE,
+    MAX_TEXT_LEAF,
+    MODES,
+    PROCESSED_HEADER,
+    Mode,
+)
 from .mime import codec
 from .mime.body import body_leaves
 from .mime.edits import (
@@ -173,6 +180,9 @@ def _open_leaves(
     for part, kind in ((plain, "plain"), (html, "html")):
         if part is None:
             continue
+        size = part.body_end - part.body_start
+        if size > MAX_TEXT_LEAF:  # decoding and placement cost grows with the text
+            raise Skip("too-large", f"text/{kind} part of {size} bytes > {MAX_TEXT_LEAF}")
         leaf = open_leaf(raw, part)
         check_inline_pgp(leaf)
         if kind == "html":

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import re
 
-from jinja2 import TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
-
 from .fields import FIELD_NAMES
 from .model import Catalog, Source, Tenant
-from .render import Renderer, RenderError
+from .render import Renderer, RenderError, template_problems
 
 _TAG = re.compile(r"{{.*?}}|{%.*?%}", re.S)
 _DUNDER = re.compile(r"__\w+__|\.mro\b|\bself\b|\bcycler\b|\bjoiner\b|\bnamespace\b|\blipsum\b")
@@ -38,7 +35,6 @@ def _sources(tenant: Tenant) -> list[Source]:
 
 
 def _check_templates(tenant: Tenant) -> list[str]:
-    env = SandboxedEnvironment()
     known = set(FIELD_NAMES) | set(tenant.user_columns) | {"image"}
     problems = []
     for src in _sources(tenant):
@@ -46,21 +42,8 @@ def _check_templates(tenant: Tenant) -> list[str]:
             for tag in _TAG.findall(line):
                 if _DUNDER.search(tag):
                     problems.append(f"{src.path}:{n}: not allowed in a template: {tag.strip()}")
-        try:
-            names = meta.find_undeclared_variables(env.parse(src.text))
-        except TemplateSyntaxError as exc:
-            problems.append(f"{src.path}:{exc.lineno}: {exc.message}")
-            continue
-        for name in sorted(names - known):
-            problems.append(f"{src.path}:{_line_of(src.text, name)}: unknown field {name!r}")
-    return problems
-
-
-def _line_of(text: str, name: str) -> int:
-    for n, line in enumerate(text.splitlines(), 1):
-        if re.search(rf"\b{re.escape(name)}\b", line):
-            return n
-    return 1
+        problems += template_problems(src, known)
+    return list(dict.fromkeys(problems))
 
 
 def _check_rules(tenant: Tenant) -> list[str]:

@@ -4,8 +4,11 @@
   (the loader strips control characters), so a field can add neither markup nor lines.
 - A template line whose fields are all empty disappears (write one HTML block per
   line: ``<tr><td>M {{ mobile }}</td></tr>`` vanishes for a user without a mobile).
+- Rendered HTML is sanitized (sanitize.py, nh3) to what mail clients render.
 - ``{{ image("logo.png") }}`` gives the image's URL (tenant ``images = "link"``) or a
   ``cid:`` reference to an embedded copy (``images = "embed"``).
+- Templates may only show fields, test them, use a few string filters and call
+  ``image()`` (``template_problems``); anything else is refused before compiling.
 - Errors name the template file and line.
 """
 
@@ -14,18 +17,27 @@ from __future__ import annotations
 import hashlib
 import re
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from jinja2 import BaseLoader, Environment, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2 import (
+    BaseLoader,
+    Environment,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    nodes,
+)
 from jinja2.sandbox import SandboxedEnvironment
 
 from .fields import FIELD_NAMES
 from .model import Image, Source, Tenant
+from .sanitize import sanitize_html
 
 _EXPR = re.compile(r"{{(.*?)}}")
 _STRING = re.compile(r"'[^']*'|\"[^\"]*\"")
 _IDENT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+_GUARD_ENV = SandboxedEnvironment()
 
 
 class RenderError(Exception):
@@ -96,6 +108,8 @@ class Renderer:
         sources = [s for ts in tenant.templates.values() for s in ts.files.values()]
         sources += [s for b in tenant.banners.values() for s in (b.html, b.text) if s]
         mapping = {str(s.path): drop_empty_lines(s.text, self.fields) for s in sources}
+        allowed = self.fields | {"image"}
+        self._refused = {str(s.path): template_problems(s, allowed) for s in sources}
         loader = _SourceLoader(mapping)
         self._html = SandboxedEnvironment(
             loader=loader, autoescape=True, trim_blocks=True, keep_trailing_newline=True
@@ -132,9 +146,12 @@ class Renderer:
     def render(self, source: Source, fields: dict[str, str], image: Callable[[str], str]) -> str:
         env = self._html if source.path.suffix == ".html" else self._text
         name = str(source.path)
+        if self._refused.get(name):
+            raise RenderError(self._refused[name][0])
         try:
             template = env.get_template(name)
-            return template.render({**fields, "image": image}).strip("\n")
+            out = template.render({**fields, "image": image}).strip("\n")
+            return sanitize_html(out) if env is self._html else out
         except TemplateSyntaxError as exc:
             raise RenderError(f"{name}:{exc.lineno}: {exc.message}") from exc
         except (
@@ -173,3 +190,98 @@ def _template_line(exc: BaseException, name: str) -> int:
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, TemplateError | RenderError) else f"{type(exc).__name__}: {text}"
+
+
+# -- what a template may contain -------------------------------------------------------
+#
+# An allow-list over Jinja2's syntax tree, checked before a template is compiled (the
+# sandbox alone still lets a template burn CPU and memory: ``{{ 9**9**9 }}`` is folded
+# at compile time, ``{{ 'x' * 10**9 }}`` and ``|center(10**9)`` allocate a gigabyte).
+# Templates show fields, test them and call ``image()``; nothing else is needed.
+
+ALLOWED_FILTERS = frozenset(
+    {
+        "capitalize", "d", "default", "e", "escape", "lower", "replace", "string",
+        "striptags", "title", "trim", "truncate", "upper", "urlencode",
+    }
+)  # fmt: skip
+ALLOWED_TESTS = frozenset({"defined", "undefined", "none", "string", "number"})
+ALLOWED_OPERATORS = frozenset({"+", "-"})  # on strings and small numbers: bounded
+MAX_CONSTANT = 10_000
+_PLAIN_NODES = (
+    nodes.Template, nodes.Output, nodes.TemplateData, nodes.If, nodes.CondExpr,
+    nodes.And, nodes.Or, nodes.Not, nodes.Neg, nodes.Pos, nodes.Compare, nodes.Operand,
+    nodes.Concat, nodes.Keyword, nodes.Assign,
+)  # fmt: skip
+_STATEMENTS = {
+    nodes.Import: "{% import %}: templates cannot load other files",
+    nodes.FromImport: "{% from … import %}: templates cannot load other files",
+    nodes.Include: "{% include %}: templates cannot load other files",
+    nodes.Extends: "{% extends %}: templates cannot load other files",
+    nodes.Block: "{% block %}",
+    nodes.Macro: "{% macro %}",
+    nodes.CallBlock: "{% call %}",
+    nodes.For: "{% for %}",
+    nodes.FilterBlock: "{% filter %}",
+    nodes.With: "{% with %}",
+    nodes.ScopedEvalContextModifier: "{% autoescape %}: fields are always escaped",
+    nodes.EvalContextModifier: "{% autoescape %}: fields are always escaped",
+}
+
+
+def template_problems(source: Source, names: set[str]) -> list[str]:
+    """Why ``source`` may not be used, as "file:line: …" lines (empty when it may).
+
+    ``names`` are the fields and functions a template may read.
+    """
+    try:
+        tree = _GUARD_ENV.parse(source.text)
+    except TemplateSyntaxError as exc:
+        return [f"{source.path}:{exc.lineno}: {exc.message}"]
+    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "store"}
+    problems: list[str] = []
+    for node in _walk(tree):
+        if isinstance(node, nodes.Name) and node.name not in names | assigned:
+            problems.append(f"{source.path}:{node.lineno}: unknown field {node.name!r}")
+            continue
+        why = _refusal(node)
+        if why:
+            problems.append(f"{source.path}:{node.lineno}: not allowed in a template: {why}")
+    return problems
+
+
+def _walk(node: nodes.Node) -> Iterator[nodes.Node]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(list(current.iter_child_nodes())))
+
+
+def _refusal(node: nodes.Node) -> str | None:
+    if isinstance(node, _PLAIN_NODES):
+        if isinstance(node, nodes.Assign) and not isinstance(node.target, nodes.Name):
+            return "{% set %} of anything but a name"
+        return None
+    for kind, why in _STATEMENTS.items():
+        if isinstance(node, kind):
+            return why
+    if isinstance(node, nodes.Name):
+        return None  # known: template_problems reported unknown names
+    if isinstance(node, nodes.Const):
+        value = node.value
+        too_big = isinstance(value, int | float) and abs(value) > MAX_CONSTANT
+        return f"the number {value!r} (over {MAX_CONSTANT})" if too_big else None
+    if isinstance(node, nodes.Filter):
+        return None if node.name in ALLOWED_FILTERS else f"the filter |{node.name}"
+    if isinstance(node, nodes.Test):
+        return None if node.name in ALLOWED_TESTS else f"the test 'is {node.name}'"
+    if isinstance(node, nodes.BinExpr):
+        op = node.operator
+        return None if op in ALLOWED_OPERATORS else f"the operator {op}"
+    if isinstance(node, nodes.Getattr | nodes.Getitem):
+        return "attribute or item access (.name, [key])"
+    if isinstance(node, nodes.Call):
+        ok = isinstance(node.node, nodes.Name) and node.node.name == "image"
+        return None if ok and not node.kwargs and not node.dyn_args else "calls other than image()"
+    return f"{type(node).__name__} expressions"

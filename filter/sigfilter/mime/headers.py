@@ -10,7 +10,10 @@ import re
 from dataclasses import dataclass
 from email.message import Message
 
+from ..defaults import MIME_MAX_HEADER_LINES
+
 _FIELD_NAME = re.compile(rb"[!-9;-~]+")
+TOO_MANY_LINES = "too-many-lines"  # the defect of a block cut short at the line limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +55,16 @@ def _line_end(data: bytes, pos: int, limit: int) -> int:
     return limit if nl < 0 else nl + 1
 
 
-def parse_header_block(data: bytes, start: int = 0, limit: int | None = None) -> HeaderBlock:
+def parse_header_block(
+    data: bytes, start: int = 0, limit: int | None = None, max_lines: int = MIME_MAX_HEADER_LINES
+) -> HeaderBlock:
     """Parse the header block that begins at ``start``.
 
     The block ends at the first empty line (CRLF or LF); if there is none, it runs to
     ``limit`` and the body is empty. Lines that are neither fields nor continuations
     are recorded as defects; callers that must be sure of the structure refuse them.
+    After ``max_lines`` lines parsing stops with the defect ``too-many-lines`` and an
+    unclosed block, so a hostile header costs bounded work.
     """
     end = len(data) if limit is None else limit
     fields: list[HeaderField] = []
@@ -74,7 +81,12 @@ def parse_header_block(data: bytes, start: int = 0, limit: int | None = None) ->
 
     if pos == 0 and data.startswith(b"From "):
         pos = _line_end(data, 0, end)  # an mbox envelope line, not part of the header
+    lines = 0
     while pos < end:
+        lines += 1
+        if lines > max_lines:
+            defects.append(TOO_MANY_LINES)
+            break
         nxt = _line_end(data, pos, end)
         line = data[pos:nxt]
         content = line.rstrip(b"\r\n")
@@ -99,8 +111,8 @@ def parse_header_block(data: bytes, start: int = 0, limit: int | None = None) ->
                 cur_start = pos
                 cur_parts = [content[colon + 1 :]]
         pos = nxt
-    flush(end)
-    return HeaderBlock(tuple(fields), end, tuple(defects), closed=False)
+    flush(pos)
+    return HeaderBlock(tuple(fields), pos, tuple(defects), closed=False)
 
 
 @dataclass(frozen=True, slots=True)

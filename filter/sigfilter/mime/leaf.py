@@ -49,6 +49,16 @@ class LeafEdit:
 
 
 def open_leaf(raw: bytes, part: Part) -> TextLeaf:
+    if not part.headers.closed:
+        # No empty line ends the part's header block (``--B\r\n\r\n--B--``: that
+        # line break belongs to the delimiter). A body written there would be read as
+        # header lines: the signature would land in the header.
+        raise LeafError("malformed", "a text part's header block has no end")
+    if part.depth and part.headers.defects:
+        # A new Content-Transfer-Encoding field added to such a block could turn a stray
+        # line into its continuation ("quoted-printable c"): the part would not decode.
+        defects = ", ".join(sorted(set(part.headers.defects)))
+        raise LeafError("malformed", f"a text part's header block: {defects}")
     cte = part.cte
     if cte not in codec.KNOWN_CTES:
         raise LeafError("malformed", f"unknown Content-Transfer-Encoding {cte!r}")

@@ -9,19 +9,22 @@ leaf and leave every other byte alone. Anything the scanner cannot read with cer
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..defaults import MIME_MAX_DEPTH, MIME_MAX_PARTS
 from .headers import (
     DEFAULT_RFC822,
     DEFAULT_TEXT,
+    TOO_MANY_LINES,
     ContentType,
     HeaderBlock,
     parse_content_type,
     parse_header_block,
 )
 
-MAX_DEPTH = 40
-MAX_PARTS = 2000
+MAX_DEPTH = MIME_MAX_DEPTH
+MAX_PARTS = MIME_MAX_PARTS
 
 
 class MimeStructureError(ValueError):
@@ -103,6 +106,8 @@ def _scan_entity(
     if depth > MAX_DEPTH:
         raise MimeStructureError(f"multipart nesting deeper than {MAX_DEPTH}")
     headers = parsed if parsed is not None else parse_header_block(raw, start, end)
+    if TOO_MANY_LINES in headers.defects:
+        raise MimeStructureError("a header block has too many lines")
     ctype = _content_type(headers, default)
     part = Part(start, headers, ctype, headers.end, end, depth)
     if part.is_multipart:
@@ -116,15 +121,16 @@ def _scan_entity(
     return part
 
 
-def _split_multipart(raw: bytes, start: int, end: int, boundary: str) -> list[tuple[int, int]]:
-    """Return the (start, end) spans of the body parts between delimiter lines.
+def _split_multipart(raw: bytes, start: int, end: int, boundary: str) -> Iterator[tuple[int, int]]:
+    """Yield the (start, end) spans of the body parts between delimiter lines.
 
     A delimiter line is "--boundary", optionally "--", then only transport padding
     (RFC 2046 5.1.1); the line break before it belongs to it. ``bytes.find`` keeps
-    this fast over megabytes of base64.
+    this fast over megabytes of base64. A generator, so that the part limit stops the
+    scan at the first part too many instead of after splitting 100,000 of them.
     """
     needle = b"\n--" + boundary.encode("latin-1")  # the longer the needle, the faster find()
-    spans: list[tuple[int, int]] = []
+    spans = 0
     part_start: int | None = None
     first = raw.startswith(needle[1:], start)
     pos = start
@@ -147,11 +153,12 @@ def _split_multipart(raw: bytes, start: int, end: int, boundary: str) -> list[tu
         if rest.strip(b" \t"):
             raise MimeStructureError("text after a boundary delimiter")
         if part_start is not None:
-            spans.append((part_start, _strip_eol_before(raw, hit, part_start)))
+            spans += 1
+            yield part_start, _strip_eol_before(raw, hit, part_start)
         if closing:
             if not spans:
                 raise MimeStructureError("multipart without body parts")
-            return spans
+            return
         part_start = line_end
         pos = line_end
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -30,10 +32,15 @@ from .textquote import starts_with_quote_intro
 OUR_CLASS = "sigfilter-signature"
 OUR_COMMENT = "<!--sigfilter-->"
 
+# An unclosed ``<script`` runs to the end: with ``[^>]*>`` alone, every one of 40,000
+# "<script " without a ">" rescanned the rest of the source (7 s for 320 KB).
 _EXCLUDED = re.compile(
-    r"<!--.*?(?:-->|\Z)|<(script|style|title|textarea)\b[^>]*>.*?(?:</\1\s*>|\Z)", re.S | re.I
+    r"<!--.*?(?:-->|\Z)"
+    r"|<(script|style|title|textarea)\b(?:[^>]*>.*?(?:</\1\s*>|\Z)|[^>]*\Z)",
+    re.S | re.I,
 )
 _WS = re.compile(r"\s+")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SPACED = ("br", "div", "p", "tr", "td", "li", "hr", "table", "blockquote")
 _BLOCKS = ("div", "p", "blockquote", "table", "span", "font", "td")
 _FOOTER_TAGS = frozenset({"div", "p", "span", "font", "a", "b", "i", "td", "small"})
@@ -52,6 +59,10 @@ _QUOTE_CLASSES = {
     "ms-outlook-mobile-reference-message": "outlook-mobile",
 }
 _MAX_INTRO_SCAN = 400  # block elements examined for a text quote intro
+_MAX_MARKER_BLOCK_SPACE = 200  # whitespace around a marker alone in its paragraph
+_MAX_MARKERS = 100  # marker occurrences examined (inside tags, comments …)
+_MAX_FOOTER_SCAN = 2000  # elements before the quote examined for a client footer
+_MAX_FOOTER_TRIES = 20  # footer texts looked up in the source
 _MAX_FOOTER_CHARS = 240  # longer text is prose, not a client footer
 
 
@@ -73,6 +84,13 @@ def _classes(el: etree._Element) -> list[str]:
     return (el.get("class") or "").lower().split()
 
 
+@dataclass(slots=True)
+class _TagIndex:
+    starts: list[int]  # source offsets of the start tags, in document order
+    lines: list[int]  # the line each starts on
+    ends: dict[int, int]  # start offset -> offset just after its end tag
+
+
 class HtmlSource:
     """One decoded HTML part: the source string, its lxml tree and a source index."""
 
@@ -84,11 +102,17 @@ class HtmlSource:
         data = source.encode("utf-8", "replace")
         self.root: etree._Element | None = etree.fromstring(data, parser) if data.strip() else None
         self._offsets: dict[int, int | None] = {}
+        self._tags: dict[str, _TagIndex] = {}
+        self._numbers: dict[int, int] | None = None
+        # Holding every element keeps lxml's proxies alive, so id(el) stays unique.
+        self._elements = list(self.root.iter()) if self.root is not None else []
         if self.root is not None:
             # Line breaks and blocks separate words when read as text ("Da: X<br>Inviato:").
             # Only this private tree changes; source offsets do not depend on it.
             for el in self.root.iter(*_SPACED):
-                el.tail = " " + (el.tail or "")
+                # libxml2 keeps control characters such as a form feed in text that lxml
+                # refuses to set back; without this a reply with one lost its quote.
+                el.tail = " " + _NOT_XML.sub(" ", el.tail or "")
 
     # -- source index -------------------------------------------------------------
     def in_excluded(self, pos: int) -> bool:
@@ -98,10 +122,62 @@ class HtmlSource:
     def inside_tag(self, pos: int) -> bool:
         return self.source.rfind("<", 0, pos) > self.source.rfind(">", 0, pos)
 
-    def _start_tags(self, tag: str) -> Iterator[re.Match[str]]:
-        for m in re.finditer(rf"<{re.escape(tag)}(?=[\s/>])", self.source, re.I):
-            if not self.in_excluded(m.start()):
-                yield m
+    def _tag_index(self, tag: str) -> _TagIndex:
+        """Start tags, their lines and their end tags for ``tag``: one pass per tag name.
+
+        Computing these per element instead (scan to the k-th start tag, then to the
+        matching end tag) made a quote-heavy message quadratic: 8,000 cite blockquotes
+        took 14 s. The end-tag rules are the old scan's: a tag runs to the next ">"
+        (even a ``<tag`` inside another tag's attributes is read past), ``<tag/>`` opens
+        nothing, end tags close the innermost open start tag; a start tag that lies
+        inside another tag gets no end (not confirmed, so not used).
+        """
+        found = self._tags.get(tag)
+        if found is not None:
+            return found
+        index = _TagIndex([], [], {})
+        src = self.source
+        stack: list[int] = []
+        consumed = 0  # the end-tag scan has read up to here
+        line, last = 1, 0
+        gt_left = True
+        for m in re.finditer(rf"<(/?){re.escape(tag)}(?=[\s/>])", src, re.I):
+            pos = m.start()
+            excluded = self.in_excluded(pos)
+            opening = not m.group(1)
+            if opening and not excluded:
+                line += src.count("\n", last, pos)
+                last = pos
+                index.starts.append(pos)
+                index.lines.append(line)
+            if pos < consumed or not gt_left:
+                continue
+            gt = src.find(">", m.end())
+            if gt < 0:
+                gt_left = False  # no tag after this one can be complete
+                continue
+            consumed = gt + 1
+            if excluded:
+                continue
+            if not opening:
+                if stack:
+                    index.ends[stack.pop()] = consumed
+            elif src[gt - 1] != "/":
+                stack.append(pos)
+        self._tags[tag] = index
+        return index
+
+    def _element_number(self, el: etree._Element) -> int | None:
+        """``el`` is the k-th element of its tag in document order; None if not ours."""
+        if self._numbers is None:
+            counts: dict[str, int] = {}
+            self._numbers = {}
+            for e in self._elements:
+                if isinstance(e.tag, str):
+                    k = counts.get(e.tag, 0)
+                    self._numbers[id(e)] = k
+                    counts[e.tag] = k + 1
+        return self._numbers.get(id(el))
 
     def offset(self, el: etree._Element) -> int | None:
         """Source offset of ``el``'s start tag, or None when it cannot be confirmed."""
@@ -113,33 +189,18 @@ class HtmlSource:
     def _locate(self, el: etree._Element) -> int | None:
         if self.root is None or not isinstance(el.tag, str):
             return None
-        tag = el.tag
-        index = next((i for i, e in enumerate(self.root.iter(tag)) if e is el), None)
-        if index is None:
+        k = self._element_number(el)
+        index = self._tag_index(el.tag)
+        if k is None or k >= len(index.starts):
             return None
-        for i, m in enumerate(self._start_tags(tag)):
-            if i == index:
-                line = self.source.count("\n", 0, m.start()) + 1
-                reported: int | None = getattr(el, "sourceline", None)  # stubs mistype it
-                # libxml2 stops counting at 65535; beyond that the order check must do.
-                ok = reported is None or reported == line or reported >= 65535
-                return m.start() if ok else None
-        return None
+        reported: int | None = getattr(el, "sourceline", None)  # stubs mistype it
+        # libxml2 stops counting at 65535; beyond that the order check must do.
+        ok = reported is None or reported == index.lines[k] or reported >= 65535
+        return index.starts[k] if ok else None
 
     def element_end(self, el: etree._Element, start: int) -> int | None:
         """Source offset just after ``el``'s matching end tag."""
-        tag = re.escape(str(el.tag))
-        depth = 0
-        for m in re.finditer(rf"<(/?){tag}(?=[\s/>])[^>]*>", self.source[start:], re.I):
-            if self.in_excluded(start + m.start()):
-                continue
-            if m.group(1):
-                depth -= 1
-                if depth == 0:
-                    return start + m.end()
-            elif not m.group(0).endswith("/>"):
-                depth += 1
-        return None
+        return self._tag_index(str(el.tag)).ends.get(start)
 
     def span(self, el: etree._Element) -> tuple[int, int] | None:
         start = self.offset(el)
@@ -175,7 +236,7 @@ def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
         elif (
             el.tag == "div"
             and "border-top" in (el.get("style") or "").lower()
-            and starts_with_quote_intro(_text(el))
+            and starts_with_quote_intro(_text(el, 600))
         ):
             yield el, "outlook-header"
 
@@ -269,7 +330,9 @@ def find_quote(doc: HtmlSource) -> tuple[Spot | None, etree._Element | None]:
 def find_marker(doc: HtmlSource, marker: str, limit: int) -> Spot | None:
     src = doc.source
     pos = src.find(marker)
-    while 0 <= pos < limit:
+    for _ in range(_MAX_MARKERS):  # each look-back may cost a scan of the source
+        if not 0 <= pos < limit:
+            break
         if not doc.in_excluded(pos) and not doc.inside_tag(pos):
             return _marker_block(doc, marker, pos) or Spot(Kind.MARKER, pos, pos + len(marker))
         pos = src.find(marker, pos + 1)
@@ -281,6 +344,8 @@ def _marker_block(doc: HtmlSource, marker: str, pos: int) -> Spot | None:
     if doc.root is None:
         return None
     for el in doc.root.iter("p", "div"):
+        if len(_raw_text(el)) > len(marker) + _MAX_MARKER_BLOCK_SPACE:
+            continue  # cheap test first: normalising a big subtree's text per ancestor is not
         if _text(el) == marker and not any(
             _text(c) == marker for c in el.iter("p", "div") if c is not el
         ):
@@ -295,12 +360,16 @@ def find_footer(doc: HtmlSource, limit: int, stop: etree._Element | None = None)
     body = doc.body()
     if body is None:
         return None
-    found: Spot | None = None
+    # A footer closes the new text, so only the last elements before the quote are
+    # read: matching the footer table costs ~50 us per element.
+    candidates: deque[etree._Element] = deque(maxlen=_MAX_FOOTER_SCAN)
     for el in body.iter():
         if el is stop:
             break  # the quoted thread starts here: footers below it are not ours to replace
-        if not isinstance(el.tag, str) or el.tag not in _FOOTER_TAGS:
-            continue
+        if isinstance(el.tag, str) and el.tag in _FOOTER_TAGS:
+            candidates.append(el)
+    found: Spot | None = None
+    for el in candidates:
         raw = _raw_text(el)
         if not raw or len(raw) > _MAX_FOOTER_CHARS:
             continue
@@ -324,9 +393,14 @@ def _outermost_same_text(el: etree._Element, text: str) -> etree._Element:
 def _footer_text_node(doc: HtmlSource, body: etree._Element, limit: int) -> Spot | None:
     """A footer written straight into the body (``Hello<br><br>Sent from my iPhone``)."""
     texts = [body.text or ""] + [child.tail or "" for child in body]
-    for raw in reversed(texts):
+    tries = 0
+    # The last texts only, as in find_footer: "<br>x" * 200,000 took 10 s of table matching.
+    for raw in reversed(texts[-_MAX_FOOTER_SCAN:]):
         text = raw.strip()
         if text and is_footer(_norm(text)):
+            tries += 1
+            if tries > _MAX_FOOTER_TRIES:  # each try below scans the source
+                break
             pos = doc.source.rfind(text, 0, limit)
             if pos >= 0 and not doc.in_excluded(pos) and not doc.inside_tag(pos):
                 return Spot(Kind.FOOTER, pos, pos + len(text), "text")
@@ -348,14 +422,22 @@ def find_end(doc: HtmlSource) -> Spot:
     return Spot(Kind.END, end, end, "eof")
 
 
-_OURS = re.compile(
-    re.escape(OUR_COMMENT) + r"|class=[\"']?[^\"'>]*\b" + re.escape(OUR_CLASS) + r"\b", re.I
-)
+_OUR_COMMENT = re.compile(re.escape(OUR_COMMENT), re.I)
+_OUR_CLASS = re.compile(r"\b" + re.escape(OUR_CLASS) + r"\b", re.I)
+# Each match consumes the attribute's value, so the search is linear: the old single
+# regex backtracked through every "class=" up to the next quote (20,000 of them: 20 s).
+_CLASS_VALUE = re.compile(r"""class=(?:"([^"]*)"|'([^']*)'|([^"'>]*))""", re.I)
 
 
 def has_our_signature(source: str, limit: int) -> bool:
     """Our comment or our class attribute in the new text (not the quoted thread)."""
-    return _OURS.search(source, 0, limit) is not None
+    if _OUR_COMMENT.search(source, 0, limit):
+        return True
+    for m in _CLASS_VALUE.finditer(source, 0, limit):
+        value = m.group(1) or m.group(2) or m.group(3) or ""
+        if _OUR_CLASS.search(value):
+            return True
+    return False
 
 
 def html_spots(source: str, marker: str) -> Spots:

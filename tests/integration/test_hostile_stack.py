@@ -1,0 +1,210 @@
+"""Hostile MIME through the real stack: smtplib → Postfix → the real milter → sink.
+
+Each message arrives (signed, or with its body byte-identical), and afterwards the
+same milter process is still running and signs an ordinary message. The reference for
+"signed" is the pure engine with the same catalog signature (as in test_e2e.py).
+Postfix's own limits shape two cases: a 1 MB header is cut at header_size_limit
+(102400 bytes) and a line over 998 octets is folded by Postfix's smtp client.
+"""
+
+from __future__ import annotations
+
+import base64
+import smtplib
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from milterctl import MilterProcess
+from postfixctl import PostfixInstance, available
+from sigfilter.engine import rewrite, tenant_options
+from sigfilter.mime.headers import parse_header_block
+from sigfilter.service import SignatureService, embedded_store
+from sink import Sink, free_port
+from support import MESSAGES, decoded_leaves, to_crlf
+
+pytestmark = pytest.mark.skipif(not available(), reason="needs root and Postfix")
+
+CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+AVERY = "avery.quill@example.com"
+RCPT = "jane@customer.example"
+MB = 1024 * 1024
+SIZE_LIMIT = 60 * MB  # room for the 48 MB message; the engine's own limit is 50 MiB
+HEAD = (
+    b"From: Avery Quill <avery.quill@example.com>\r\nTo: jane@customer.example\r\n"
+    b"Subject: hostile\r\nMIME-Version: 1.0\r\n"
+)
+
+
+@dataclass
+class Stack:
+    postfix: PostfixInstance
+    milter: MilterProcess
+    sink: Sink
+
+    def send(self, raw: bytes, timeout: float = 60) -> bytes:
+        before = len(self.sink.messages)
+        with smtplib.SMTP("127.0.0.1", self.postfix.smtpd_port, timeout=timeout) as client:
+            client.sendmail(AVERY, [RCPT], raw)
+        self.sink.wait_for(before + 1, timeout=timeout)
+        return self.sink.messages[before].data
+
+    def assert_still_serving(self) -> None:
+        """Same process alive, and it signs the next ordinary message."""
+        assert self.milter.proc is not None and self.milter.proc.poll() is None
+        got = self.send(to_crlf((MESSAGES / "c12_iphone_new-plain-footer.eml").read_bytes()))
+        assert "Avery Quill" in decoded_leaves(got)["plain"]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    work = Path(tempfile.mkdtemp(prefix="sigfilter-hostile-"))
+    work.chmod(0o755)
+    sink = Sink()
+    sink.start()
+    milter = MilterProcess(work / "milter", CATALOG)
+    milter.start()
+    postfix = PostfixInstance(
+        work / "postfix", free_port(), sink.port, milter.postfix_spec, size_limit=SIZE_LIMIT
+    )
+    try:
+        postfix.start()
+        yield Stack(postfix, milter, sink)
+    finally:
+        postfix.stop()
+        milter.stop(kill=True)
+        sink.stop()
+
+
+def body_of(raw: bytes) -> bytes:
+    return raw[parse_header_block(raw).end :]
+
+
+def expected(raw: bytes) -> bytes | None:
+    """The body the engine makes of ``raw`` (None: it passes unchanged)."""
+    found = SignatureService(embedded_store(CATALOG)).lookup(AVERY, [RCPT])
+    assert found.signature is not None and found.tenant is not None
+    result = rewrite(raw, found.signature, tenant_options(found.tenant))
+    return result.body if result.signed else None
+
+
+def assert_as_engine(got: bytes, raw: bytes) -> None:
+    want = expected(raw)
+    if want is None:
+        assert body_of(got) == body_of(raw)
+        assert b"X-Sigfilter-Processed" not in got[: parse_header_block(got).end]
+    else:
+        assert body_of(got) == want
+        assert b"X-Sigfilter-Processed" in got[: parse_header_block(got).end]
+
+
+# -- messages -----------------------------------------------------------------------------
+
+
+def nested(levels: int) -> bytes:
+    out = [HEAD]
+    for i in range(levels):
+        out.append(b'Content-Type: multipart/mixed; boundary="n%06d"\r\n\r\n--n%06d\r\n' % (i, i))
+    out.append(b"Content-Type: text/plain\r\n\r\nhello\r\n")
+    out += [b"--n%06d--\r\n" % i for i in reversed(range(levels))]
+    return b"".join(out)
+
+
+def many_parts(n: int) -> bytes:
+    parts = [HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n']
+    parts += [b"--B\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % i for i in range(n)]
+    return b"".join(parts) + b"--B--\r\n"
+
+
+def with_attachment(size: int) -> bytes:
+    data = base64.encodebytes(bytes(range(256)) * (size // 256)).replace(b"\n", b"\r\n")
+    return (
+        HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nPlease see the attached file.\r\n"
+        b"--B\r\nContent-Type: application/octet-stream; name=blob.bin\r\n"
+        b"Content-Disposition: attachment; filename=blob.bin\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + data + b"--B--\r\n"
+    )
+
+
+SMALL_CASES = {
+    "nested-10000": lambda: nested(10_000),
+    "parts-100000": lambda: many_parts(100_000),
+    "nul-bytes": lambda: HEAD + b"Content-Type: text/plain; charset=utf-8\r\n\r\nhe\0llo\r\n",
+    "lying-charset": lambda: (
+        HEAD + b"Content-Type: text/plain; charset=utf-8\r\n\r\nh\xe9llo \xff\xfe\r\n"
+    ),
+    "unknown-charset": lambda: (
+        HEAD + b"Content-Type: text/plain; charset=x-nonsense\r\n\r\nh\xe9llo\r\n"
+    ),
+    "base64-garbage": lambda: (
+        HEAD + b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"aGVs*&^%bG8g$$d29y\r\nbGQ=\r\n"
+    ),
+    "base64-bad-padding": lambda: (
+        HEAD + b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8\r\n"
+    ),
+    "unterminated-boundary": lambda: (
+        HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+        b"Content-Type: text/plain\r\n\r\nhello\r\n"
+    ),
+    "boundary-inside-base64": lambda: (
+        with_attachment(64 * 1024).replace(b'"B"', b'"AAECAwQF"').replace(b"--B", b"--AAECAwQF")
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SMALL_CASES))
+def test_hostile_message_arrives_as_the_engine_decides(stack: Stack, name: str) -> None:
+    raw = SMALL_CASES[name]()
+    got = stack.send(raw)
+    assert_as_engine(got, raw)
+    assert stack.milter.proc is not None and stack.milter.proc.poll() is None
+
+
+def test_milter_signs_after_the_hostile_messages(stack: Stack) -> None:
+    for name in ("nested-10000", "parts-100000"):
+        stack.send(SMALL_CASES[name]())
+    stack.assert_still_serving()
+    log = stack.milter.log_text()
+    assert "action=skipped reason=malformed" in log  # the refusals were logged
+
+
+@pytest.mark.slow
+def test_48mb_message_is_signed_and_its_attachment_kept(stack: Stack) -> None:
+    raw = with_attachment(35 * MB)
+    assert 45 * MB < len(raw) < 50 * MB
+    started = time.monotonic()
+    got = stack.send(raw, timeout=120)
+    elapsed = time.monotonic() - started
+    assert_as_engine(got, raw)
+    attachment = raw[raw.index(b"--B\r\nContent-Type: application/octet-stream") :]
+    assert got.endswith(attachment)
+    assert elapsed < 90, elapsed
+    stack.assert_still_serving()
+
+
+def test_1mb_header_field_is_cut_by_postfix_and_the_message_still_flows(stack: Stack) -> None:
+    raw = HEAD + b"X-Long: " + b"a" * MB + b"\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+    got = stack.send(raw)
+    head = got[: parse_header_block(got).end]
+    assert len(head) < 200 * 1024  # header_size_limit: Postfix kept ~100 KB of it
+    assert "Avery Quill" in decoded_leaves(got)["plain"]
+    stack.assert_still_serving()
+
+
+def test_1mb_line_without_newline_is_signed(stack: Stack) -> None:
+    raw = HEAD + b"Content-Type: text/plain\r\n\r\n" + b"y" * MB
+    got = stack.send(raw)
+    text = decoded_leaves(got)["plain"]
+    assert "Avery Quill" in text
+    # Postfix's smtp client folds lines over 998 octets on the way out (CRLF + space;
+    # smtp_line_length_limit): unfolded, every byte of the long line is there.
+    assert max(len(line) for line in body_of(got).split(b"\r\n")) <= 998
+    unfolded = text.replace("\r\n ", "")
+    assert unfolded.startswith("y" * MB) and unfolded[MB] != "y"
+    stack.assert_still_serving()
