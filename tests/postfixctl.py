@@ -271,8 +271,8 @@ class PostfixInstance:
             ]
         return "\n".join(lines)
 
-    def write_config(self) -> None:
-        """Render main.cf, master.cf and the maps into conf/; create the directories."""
+    def make_dirs(self) -> None:
+        """The instance's directories, owned as Postfix wants them."""
         mail_owner = pwd.getpwnam(MAIL_OWNER)
         self.workdir.mkdir(parents=True, exist_ok=True)
         # Postfix daemons run as `postfix` and open maps (and the milter socket) by
@@ -286,6 +286,9 @@ class PostfixInstance:
         os.chown(self.data_dir, mail_owner.pw_uid, mail_owner.pw_gid)
         self.data_dir.chmod(0o700)
 
+    def write_config(self) -> None:
+        """Render main.cf, master.cf and the maps into conf/; create the directories."""
+        self.make_dirs()
         variables = self.variables()
         files = {
             "main.cf": render_template("main.cf.tmpl", variables),
