@@ -164,7 +164,14 @@ def applied() -> Iterator[tuple[Path, dict[str, object], Sink]]:
         "sigfilter_postfix_minimal_backoff": "1s",
         "sigfilter_postfix_maximal_backoff": "2s",
         "sigfilter_tenants": [{"domain": "example.com", "return_host": f"127.0.0.1:{sink.port}"}],
+        "sigfilter_tls_files": [
+            {
+                "src": str(work / "example-com.key"),
+                "dest": str(work / "etc" / "tls" / "example-com.key"),
+            }
+        ],
     }
+    (work / "example-com.key").write_text("not a real key\n")
     (work / "vars.json").write_text(json.dumps(variables))
     (work / "hosts.yml").write_text(
         "relays:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
@@ -203,6 +210,8 @@ def test_role_configures_a_working_relay_and_a_second_run_changes_nothing(
     toml = (work / "etc" / "sigfilter.toml").read_text()
     assert f'catalog = "{work / "etc" / "catalog"}"' in toml
     assert (work / "etc" / "catalog" / "tenants" / "example.com" / "users.csv").is_file()
+    key = work / "etc" / "tls" / "example-com.key"
+    assert key.read_text() == "not a real key\n" and key.stat().st_mode & 0o777 == 0o600
 
     second = play(work)
     assert second.returncode == 0, second.stdout[-4000:]
