@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import stat
 import subprocess
 import threading
 import time
@@ -22,8 +21,7 @@ import dkim.dnsplug  # type: ignore[import-untyped]
 
 from .defaults import DKIM_DNS_CACHE_TTL, DKIM_DNS_TIMEOUT, DKIM_KEY_BITS
 from .dkimsign import DKIM_POLICIES, AuthPolicy, DnsFunc, SigningKey
-
-KEY_MODES = (0o600, 0o400)
+from .secrets import SecretFileError, check_secret_file, read_secret_bytes
 
 
 class KeyFileError(Exception):
@@ -31,27 +29,19 @@ class KeyFileError(Exception):
 
 
 def check_key_mode(path: Path) -> None:
+    """The checks of every secret file (secrets.py): 0600/0400, ours, a regular file."""
     try:
-        st = path.stat()
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read the DKIM key: {exc.strerror}") from exc
-    if not stat.S_ISREG(st.st_mode):
-        raise KeyFileError(f"{path}: a DKIM key must be a regular file")
-    mode = stat.S_IMODE(st.st_mode)
-    if mode not in KEY_MODES:
-        raise KeyFileError(
-            f"{path}: mode {mode:04o} lets others read the DKIM key; "
-            f"it must be 0600 or 0400 (chmod 600 {path})"
-        )
+        check_secret_file(path)
+    except SecretFileError as exc:
+        raise KeyFileError(f"DKIM key {exc}") from exc
 
 
 def read_key(path: Path) -> bytes:
     """The PEM private key at ``path``, after the mode check and a parse."""
-    check_key_mode(path)
     try:
-        pem = path.read_bytes()
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read the DKIM key: {exc.strerror}") from exc
+        pem = read_secret_bytes(path)  # checked on the open file: no race with a chmod
+    except SecretFileError as exc:
+        raise KeyFileError(f"DKIM key {exc}") from exc
     try:
         dkim.crypto.parse_pem_private_key(pem)
     except Exception as exc:  # any parse failure means "not a key"; no key bytes in the message

@@ -12,8 +12,9 @@ import os
 import stat
 from pathlib import Path
 
-# Permission bits a secret file must not have: any access for group or others.
-FORBIDDEN_BITS = 0o077
+# The only modes a secret file may have: owner read(-write), nothing for anyone else,
+# not executable.
+SECRET_MODES = (0o600, 0o400)
 MAX_SECRET_BYTES = 1 << 20  # a password or a PEM key is far smaller
 
 
@@ -34,9 +35,10 @@ def _check_stat(path: Path, info: os.stat_result) -> None:
     if not stat.S_ISREG(info.st_mode):
         raise SecretFileError(f"{path}: a secret file must be a regular file")
     mode = stat.S_IMODE(info.st_mode)
-    if mode & FORBIDDEN_BITS:
+    if mode not in SECRET_MODES:
         raise SecretFileError(
-            f"{path}: mode {mode:04o} lets other users read or change it; run: chmod 600 {path}"
+            f"{path}: mode {mode:04o} lets others read it; a secret file must be 0600 or "
+            f"0400 (run: chmod 600 {path})"
         )
     if info.st_uid not in (os.geteuid(), 0):
         raise SecretFileError(
