@@ -20,32 +20,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from hostile_mail import HEAD, many_parts, nested
 from sigfilter.engine import Result, rewrite
 from support import SIGNATURE
 
 MB = 1024 * 1024
 BASE_MAX = 3 * MB + MB // 2
-HEAD = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: bench\r\nMIME-Version: 1.0\r\n"
 
 
 def ordinary(size: int) -> bytes:
     line = b"An ordinary line of a long message, nothing to see here.\r\n"
     return HEAD + b"Content-Type: text/plain\r\n\r\n" + line * max(1, size // len(line))
-
-
-def nested(levels: int) -> bytes:
-    out = [HEAD]
-    for i in range(levels):
-        out.append(b'Content-Type: multipart/mixed; boundary="n%06d"\r\n\r\n--n%06d\r\n' % (i, i))
-    out.append(b"Content-Type: text/plain\r\n\r\nhello\r\n")
-    out += [b"--n%06d--\r\n" % i for i in reversed(range(levels))]
-    return b"".join(out)
-
-
-def many_parts(n: int) -> bytes:
-    parts = [HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n']
-    parts += [b"--B\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % i for i in range(n)]
-    return b"".join(parts) + b"--B--\r\n"
 
 
 def attachment(size: int) -> bytes:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from hostile_mail import HEAD, many_parts, nested
 from milterctl import MilterProcess
 from postfixctl import PostfixInstance, available
 from sigfilter.engine import rewrite, tenant_options
@@ -34,10 +35,6 @@ AVERY = "avery.quill@example.com"
 RCPT = "jane@customer.example"
 MB = 1024 * 1024
 SIZE_LIMIT = 60 * MB  # room for the 48 MB message; the engine's own limit is 50 MiB
-HEAD = (
-    b"From: Avery Quill <avery.quill@example.com>\r\nTo: jane@customer.example\r\n"
-    b"Subject: hostile\r\nMIME-Version: 1.0\r\n"
-)
 
 
 @dataclass
@@ -103,21 +100,6 @@ def assert_as_engine(got: bytes, raw: bytes) -> None:
 
 
 # -- messages -----------------------------------------------------------------------------
-
-
-def nested(levels: int) -> bytes:
-    out = [HEAD]
-    for i in range(levels):
-        out.append(b'Content-Type: multipart/mixed; boundary="n%06d"\r\n\r\n--n%06d\r\n' % (i, i))
-    out.append(b"Content-Type: text/plain\r\n\r\nhello\r\n")
-    out += [b"--n%06d--\r\n" % i for i in reversed(range(levels))]
-    return b"".join(out)
-
-
-def many_parts(n: int) -> bytes:
-    parts = [HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n']
-    parts += [b"--B\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % i for i in range(n)]
-    return b"".join(parts) + b"--B--\r\n"
 
 
 def with_attachment(size: int) -> bytes:

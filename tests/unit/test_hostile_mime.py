@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from hostile_mail import HEAD, many_parts, nested
 from sigfilter.defaults import (
     DEFAULT_MAX_SIZE,
     MAX_TEXT_LEAF,
@@ -31,10 +32,6 @@ from sigfilter.mime.scan import scan
 from support import SIG_TOKEN, SIGNATURE, decoded_leaves
 
 MB = 1024 * 1024
-HEAD = (
-    b"From: Avery Quill <avery.quill@example.com>\r\nTo: jane@customer.example\r\n"
-    b"Subject: hostile\r\nMIME-Version: 1.0\r\n"
-)
 SECONDS = 3.0  # absolute ceiling for any one case on a loaded CI machine
 
 
@@ -74,21 +71,6 @@ def assert_signed(r: Run, raw: bytes) -> bytes:
 
 
 # -- builders ---------------------------------------------------------------------------
-
-
-def nested(levels: int) -> bytes:
-    out = [HEAD]
-    for i in range(levels):
-        out.append(b'Content-Type: multipart/mixed; boundary="n%06d"\r\n\r\n--n%06d\r\n' % (i, i))
-    out.append(b"Content-Type: text/plain\r\n\r\nhello\r\n")
-    out += [b"--n%06d--\r\n" % i for i in reversed(range(levels))]
-    return b"".join(out)
-
-
-def many_parts(n: int) -> bytes:
-    parts = [HEAD + b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n']
-    parts += [b"--B\r\nContent-Type: text/plain\r\n\r\npart %d\r\n" % i for i in range(n)]
-    return b"".join(parts) + b"--B--\r\n"
 
 
 def mixed(text_part: bytes, attachment: bytes = b"", boundary: bytes = b"B") -> bytes:
