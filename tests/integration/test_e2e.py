@@ -10,10 +10,8 @@ import os
 import shutil
 import signal
 import smtplib
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,53 +22,16 @@ from sigfilter.engine import rewrite, tenant_options
 from sigfilter.mime.headers import parse_header_block
 from sigfilter.service import SignatureService, embedded_store
 from sink import Sink, free_port
+from stack import AVERY, OTHER, Stack, running_stack
 from support import CORPUS, MESSAGES, decoded_leaves, to_crlf
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
-AVERY = "avery.quill@example.com"
-OTHER = "someone@not-in-catalog.example"  # a domain Postfix relays but no tenant signs
-
-
-@dataclass
-class Stack:
-    postfix: PostfixInstance
-    milter: MilterProcess
-    sink: Sink
-
-    def send(self, raw: bytes, sender: str = AVERY, rcpt: str = "jane@customer.example") -> bytes:
-        """Send one message and return the bytes the sink received."""
-        before = len(self.sink.messages)
-        with smtplib.SMTP("127.0.0.1", self.postfix.smtpd_port, timeout=30) as client:
-            client.sendmail(sender, [rcpt], raw)
-        assert self.sink.wait_for(before + 1, timeout=30), self.postfix.log_text()[-3000:]
-        return self.sink.messages[before][2]
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    work = Path(tempfile.mkdtemp(prefix="sigfilter-e2e-"))
-    work.chmod(0o755)
-    sink = Sink()
-    sink.start()
-    milter = MilterProcess(work / "milter", CATALOG)
-    milter.start()
-    postfix = PostfixInstance(
-        work / "postfix",
-        smtpd_port=free_port(),
-        sink_port=sink.port,
-        milter=milter.postfix_spec,
-        tenant_domains={
-            "example.com": f"127.0.0.1:{sink.port}",
-            "not-in-catalog.example": f"127.0.0.1:{sink.port}",
-        },
-    )
-    try:
-        postfix.start()
-        yield Stack(postfix, milter, sink)
-    finally:
-        postfix.stop()
-        milter.stop(kill=True)
-        sink.stop()
+    with running_stack("sigfilter-e2e-") as running:
+        yield running
 
 
 def body_of(raw: bytes) -> bytes:

@@ -10,22 +10,18 @@ Postfix's own limits shape two cases: a 1 MB header is cut at header_size_limit
 from __future__ import annotations
 
 import base64
-import smtplib
-import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from hostile_mail import HEAD, many_parts, nested
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance, available
+from postfixctl import available
 from sigfilter.engine import rewrite, tenant_options
 from sigfilter.mime.headers import parse_header_block
 from sigfilter.service import SignatureService, embedded_store
-from sink import Sink, free_port
+from stack import Stack, running_stack
 from support import MESSAGES, decoded_leaves, to_crlf
 
 pytestmark = pytest.mark.skipif(not available(), reason="needs root and Postfix")
@@ -37,44 +33,17 @@ MB = 1024 * 1024
 SIZE_LIMIT = 60 * MB  # room for the 48 MB message; the engine's own limit is 50 MiB
 
 
-@dataclass
-class Stack:
-    postfix: PostfixInstance
-    milter: MilterProcess
-    sink: Sink
-
-    def send(self, raw: bytes, timeout: float = 60) -> bytes:
-        before = len(self.sink.messages)
-        with smtplib.SMTP("127.0.0.1", self.postfix.smtpd_port, timeout=timeout) as client:
-            client.sendmail(AVERY, [RCPT], raw)
-        self.sink.wait_for(before + 1, timeout=timeout)
-        return self.sink.messages[before].data
-
-    def assert_still_serving(self) -> None:
-        """Same process alive, and it signs the next ordinary message."""
-        assert self.milter.proc is not None and self.milter.proc.poll() is None
-        got = self.send(to_crlf((MESSAGES / "c12_iphone_new-plain-footer.eml").read_bytes()))
-        assert "Avery Quill" in decoded_leaves(got)["plain"]
+def assert_still_serving(stack: Stack) -> None:
+    """Same process alive, and it signs the next ordinary message."""
+    assert stack.milter.proc is not None and stack.milter.proc.poll() is None
+    got = stack.send(to_crlf((MESSAGES / "c12_iphone_new-plain-footer.eml").read_bytes()))
+    assert "Avery Quill" in decoded_leaves(got)["plain"]
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    work = Path(tempfile.mkdtemp(prefix="sigfilter-hostile-"))
-    work.chmod(0o755)
-    sink = Sink()
-    sink.start()
-    milter = MilterProcess(work / "milter", CATALOG)
-    milter.start()
-    postfix = PostfixInstance(
-        work / "postfix", free_port(), sink.port, milter.postfix_spec, size_limit=SIZE_LIMIT
-    )
-    try:
-        postfix.start()
-        yield Stack(postfix, milter, sink)
-    finally:
-        postfix.stop()
-        milter.stop(kill=True)
-        sink.stop()
+    with running_stack("sigfilter-hostile-", size_limit=SIZE_LIMIT) as running:
+        yield running
 
 
 def body_of(raw: bytes) -> bytes:
@@ -143,15 +112,15 @@ SMALL_CASES = {
 @pytest.mark.parametrize("name", list(SMALL_CASES))
 def test_hostile_message_arrives_as_the_engine_decides(stack: Stack, name: str) -> None:
     raw = SMALL_CASES[name]()
-    got = stack.send(raw)
+    got = stack.send(raw, timeout=60)
     assert_as_engine(got, raw)
     assert stack.milter.proc is not None and stack.milter.proc.poll() is None
 
 
 def test_milter_signs_after_the_hostile_messages(stack: Stack) -> None:
     for name in ("nested-10000", "parts-100000"):
-        stack.send(SMALL_CASES[name]())
-    stack.assert_still_serving()
+        stack.send(SMALL_CASES[name](), timeout=60)
+    assert_still_serving(stack)
     log = stack.milter.log_text()
     assert "action=skipped reason=malformed" in log  # the refusals were logged
 
@@ -167,21 +136,21 @@ def test_48mb_message_is_signed_and_its_attachment_kept(stack: Stack) -> None:
     attachment = raw[raw.index(b"--B\r\nContent-Type: application/octet-stream") :]
     assert got.endswith(attachment)
     assert elapsed < 90, elapsed
-    stack.assert_still_serving()
+    assert_still_serving(stack)
 
 
 def test_1mb_header_field_is_cut_by_postfix_and_the_message_still_flows(stack: Stack) -> None:
     raw = HEAD + b"X-Long: " + b"a" * MB + b"\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
-    got = stack.send(raw)
+    got = stack.send(raw, timeout=60)
     head = got[: parse_header_block(got).end]
     assert len(head) < 200 * 1024  # header_size_limit: Postfix kept ~100 KB of it
     assert "Avery Quill" in decoded_leaves(got)["plain"]
-    stack.assert_still_serving()
+    assert_still_serving(stack)
 
 
 def test_1mb_line_without_newline_is_signed(stack: Stack) -> None:
     raw = HEAD + b"Content-Type: text/plain\r\n\r\n" + b"y" * MB
-    got = stack.send(raw)
+    got = stack.send(raw, timeout=60)
     text = decoded_leaves(got)["plain"]
     assert "Avery Quill" in text
     # Postfix's smtp client folds lines over 998 octets on the way out (CRLF + space;
@@ -189,4 +158,4 @@ def test_1mb_line_without_newline_is_signed(stack: Stack) -> None:
     assert max(len(line) for line in body_of(got).split(b"\r\n")) <= 998
     unfolded = text.replace("\r\n ", "")
     assert unfolded.startswith("y" * MB) and unfolded[MB] != "y"
-    stack.assert_still_serving()
+    assert_still_serving(stack)

@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import smtplib
 import socket
 import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -25,30 +23,17 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from milterctl import MilterProcess
-from postfixctl import PostfixInstance
 from sigfilter.cli import main
 from sigfilter.health import probe_milter
 from sigfilter.logline import parse_kv
-from sink import Sink, free_port
+from sink import free_port
+from stack import Stack, running_stack
 from support import MESSAGES, to_crlf
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 AVERY = "avery.quill@example.com"
 OTHER = "someone@not-in-catalog.example"
 RCPT = "jane@customer.example"
-
-
-@dataclass
-class Ops:
-    postfix: PostfixInstance
-    milter: MilterProcess
-    sink: Sink
-
-    def send(self, raw: bytes, sender: str = AVERY) -> None:
-        before = len(self.sink.messages)
-        with smtplib.SMTP("127.0.0.1", self.postfix.smtpd_port, timeout=30) as client:
-            client.sendmail(sender, [RCPT], raw)
-        assert self.sink.wait_for(before + 1, timeout=30), self.postfix.log_text()[-3000:]
 
 
 def message(name: str) -> bytes:
@@ -66,34 +51,11 @@ TRAFFIC = [
 
 
 @pytest.fixture(scope="module")
-def ops() -> Iterator[Ops]:
-    work = Path(tempfile.mkdtemp(prefix="sigfilter-ops-"))
-    work.chmod(0o755)
-    sink = Sink()
-    sink.start()
-    milter = MilterProcess(work / "milter", CATALOG, metrics_port=free_port())
-    milter.start()
-    postfix = PostfixInstance(
-        work / "postfix",
-        smtpd_port=free_port(),
-        sink_port=sink.port,
-        milter=milter.postfix_spec,
-        tenant_domains={
-            "example.com": f"127.0.0.1:{sink.port}",
-            "not-in-catalog.example": f"127.0.0.1:{sink.port}",
-        },
-    )
-    try:
-        postfix.start()
-        stack = Ops(postfix, milter, sink)
+def ops() -> Iterator[Stack]:
+    with running_stack("sigfilter-ops-", milter={"metrics_port": free_port()}) as stack:
         for name, sender, _, _ in TRAFFIC:
-            raw = message(name)
-            stack.send(raw, sender)
+            stack.send(message(name), sender)
         yield stack
-    finally:
-        postfix.stop()
-        milter.stop(kill=True)
-        sink.stop()
 
 
 def get(url: str) -> str:
@@ -101,7 +63,7 @@ def get(url: str) -> str:
         return str(response.read().decode())
 
 
-def samples(ops: Ops) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def samples(ops: Stack) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     text = get(ops.milter.metrics_url + "/metrics")
     out = {}
     for family in text_string_to_metric_families(text):
@@ -116,7 +78,7 @@ def sample(
     return got.get((name, frozenset(labels.items())), 0.0)
 
 
-def message_lines(ops: Ops) -> list[dict[str, str]]:
+def message_lines(ops: Stack) -> list[dict[str, str]]:
     """The milter's per-message log lines, parsed (the log's time prefix skipped)."""
     deadline = time.monotonic() + 5
     while True:
@@ -129,7 +91,7 @@ def message_lines(ops: Ops) -> list[dict[str, str]]:
         time.sleep(0.05)
 
 
-def test_metrics_count_each_message_by_action_reason_and_tenant(ops: Ops) -> None:
+def test_metrics_count_each_message_by_action_reason_and_tenant(ops: Stack) -> None:
     got = samples(ops)
     assert sample(got, "sigfilter_messages_seen_total") == len(TRAFFIC)
     expected: dict[tuple[str, str, str], int] = {}
@@ -149,7 +111,7 @@ def test_metrics_count_each_message_by_action_reason_and_tenant(ops: Ops) -> Non
     assert not [k for k in got if k[0] == "sigfilter_errors_total"]
 
 
-def test_one_log_line_per_message_with_its_fields(ops: Ops) -> None:
+def test_one_log_line_per_message_with_its_fields(ops: Stack) -> None:
     lines = message_lines(ops)
     assert len(lines) == len(TRAFFIC)
     # Postfix's queue ids, except for the message decided at MAIL FROM: Postfix makes
@@ -175,7 +137,7 @@ def test_one_log_line_per_message_with_its_fields(ops: Ops) -> None:
     assert "Avery" not in log and "avery.quill" not in log  # no body content, no address
 
 
-def test_health_negotiates_and_reports_the_catalog_version(ops: Ops) -> None:
+def test_health_negotiates_and_reports_the_catalog_version(ops: Stack) -> None:
     result = CliRunner().invoke(
         main, ["health", "--socket", ops.milter.postfix_spec, "--url", ops.milter.metrics_url]
     )
@@ -209,7 +171,7 @@ def test_health_fails_for_a_listener_that_is_not_a_milter() -> None:
     assert result.output == f"Error: FAIL milter {spec}: no answer from {spec} within 0.3 s\n"
 
 
-def test_stats_summarises_the_last_hour(ops: Ops) -> None:
+def test_stats_summarises_the_last_hour(ops: Stack) -> None:
     url = ops.milter.metrics_url
     result = CliRunner().invoke(main, ["stats", "--url", url, "--json"])
     assert result.exit_code == 0, result.output
