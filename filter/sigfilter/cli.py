@@ -20,7 +20,7 @@ import click
 
 from . import __version__, cli_ops
 from .catalog import CatalogError, RenderError, compile_catalog, load_catalog
-from .catalog.check import check_catalog
+from .catalog.check import catalog_warnings, check_catalog
 from .catalog.importers import (
     DirectoryImportError,
     diff_users,
@@ -286,6 +286,8 @@ def catalog_check(directory: Path | None) -> None:
     problems, summary = check_catalog(cat)
     if problems:
         raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(problems))
+    for warning in catalog_warnings(cat):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"OK: {summary}")
 
 

@@ -148,6 +148,18 @@ def test_catalog_check_ok() -> None:
     assert result.stdout.startswith("OK: 1 tenants, 2 users")
 
 
+def test_catalog_check_warns_about_a_tenant_without_tenant_id(tmp_path: Path) -> None:
+    # The example tenant has no tenant_id: allowed, but production refuses its mail.
+    result = run("catalog", "check", str(CATALOG))
+    assert result.exit_code == 0
+    assert "warning: " in result.stderr and "example.com/tenant.toml: no tenant_id" in result.stderr
+    cat = copy_catalog(tmp_path)
+    toml = cat / "tenants" / "example.com" / "tenant.toml"
+    toml.write_text('tenant_id = "3f2b9a51-7c1d-4e0a-9b57-2d8c6e4f1a90"\n' + toml.read_text())
+    fixed = run("catalog", "check", str(cat))
+    assert fixed.exit_code == 0 and "warning" not in fixed.stderr
+
+
 def test_catalog_check_reports_problems(tmp_path: Path) -> None:
     cat = copy_catalog(tmp_path)
     tpl = cat / "tenants" / "example.com" / "templates" / "default" / "default.txt"

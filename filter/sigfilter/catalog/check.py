@@ -29,6 +29,18 @@ def check_catalog(cat: Catalog, render: bool = True) -> tuple[list[str], str]:
     return problems, summary
 
 
+def catalog_warnings(cat: Catalog) -> list[str]:
+    """What is allowed but probably not meant (printed, not refused)."""
+    return [
+        f"{t.path / 'tenant.toml'}: no tenant_id: with the milter's default "
+        'tenant_id_missing = "reject" every message of this tenant is refused; set it to '
+        "the tenant's Microsoft Entra tenant ID (the X-MS-Exchange-CrossTenant-Id Exchange "
+        "stamps; Azure portal, Microsoft Entra ID, Overview)"
+        for t in cat.tenants.values()
+        if not t.tenant_id.strip()
+    ]
+
+
 def _sources(tenant: Tenant) -> list[Source]:
     out = [s for ts in tenant.templates.values() for s in ts.files.values()]
     return out + [s for b in tenant.banners.values() for s in (b.html, b.text) if s]
