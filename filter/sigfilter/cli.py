@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__, cli_ops
-from .catalog import CatalogError, RenderError, compile_catalog, load_catalog
+from .catalog import CatalogError, RenderError, Tenant, compile_catalog, load_catalog
 from .catalog.check import catalog_warnings, check_catalog
 from .catalog.importers import (
     DirectoryImportError,
@@ -108,6 +108,16 @@ def _load(catalog_dir: Path | None) -> Any:
         return load_catalog(catalog_dir or _default_catalog())
     except CatalogError as exc:
         raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(exc.problems)) from exc
+
+
+def _tenant(catalog_dir: Path | None, key: str) -> Tenant:
+    """The catalog's tenant ``key``, or an error that lists the tenants there are."""
+    cat = _load(catalog_dir)
+    tenant: Tenant | None = cat.tenants.get(key)
+    if tenant is None:
+        known = ", ".join(sorted(cat.tenants)) or "none"
+        raise SigfilterError(f"no tenant {key!r} in the catalog (tenants: {known})")
+    return tenant
 
 
 def _service(catalog_dir: Path | None) -> SignatureService:

@@ -15,7 +15,7 @@ import dkim as dkimpy  # type: ignore[import-untyped]
 from dkim import dnsplug
 
 from .catalog import Tenant
-from .cli import CannotWrite, InputUnreadable, ServiceUnavailable, SigfilterError, _load
+from .cli import CannotWrite, InputUnreadable, ServiceUnavailable, SigfilterError, _tenant
 from .cli import catalog_option as _catalog_option
 from .defaults import DKIM_DNS_TIMEOUT, DKIM_KEY_BITS
 from .dkimkeys import KeyFileError, generate_key, read_key, record_matches, record_name, txt_record
@@ -27,15 +27,6 @@ TxtLookup = Callable[..., bytes | None]
 def _dns_txt(name: bytes, timeout: float = DKIM_DNS_TIMEOUT) -> bytes | None:
     answer: bytes | None = dnsplug.get_txt_dnspython(name, timeout=timeout)
     return answer
-
-
-def _tenant(catalog_dir: Path | None, key: str) -> Tenant:
-    cat = _load(catalog_dir)
-    tenant: Tenant | None = cat.tenants.get(key)
-    if tenant is None:
-        known = ", ".join(sorted(cat.tenants)) or "none"
-        raise SigfilterError(f"no tenant {key!r} in the catalog (tenants: {known})")
-    return tenant
 
 
 @click.group()

@@ -11,9 +11,8 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .cli import SigfilterError
+from .cli import SigfilterError, _tenant
 from .cli import catalog_option as _catalog_option
-from .cli_dkim import _tenant
 from .defaults import RULE_SIZE_LIMIT
 from .m365 import ScriptError, TenantSetup, remove_script, setup_script
 
