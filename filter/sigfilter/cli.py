@@ -11,15 +11,14 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from . import __version__, cli_ops
-from .catalog import CatalogError, RenderError, Tenant, compile_catalog, load_catalog
+from . import __version__, cli_dkim, cli_m365, cli_ops
+from .catalog import CatalogError, RenderError, compile_catalog
 from .catalog.check import catalog_warnings, check_catalog
 from .catalog.importers import (
     DirectoryImportError,
@@ -27,6 +26,22 @@ from .catalog.importers import (
     parse_catalog_csv,
     parse_directory,
     to_catalog_csv,
+)
+from .cli_base import (  # noqa: F401 - re-exported: tests and the command modules use them
+    EXIT_CATALOG,
+    CannotWrite,
+    CatalogInvalid,
+    F,
+    InputUnreadable,
+    InsecureConfig,
+    RunningAsRoot,
+    ServiceUnavailable,
+    SigfilterError,
+    _default_catalog,
+    _load,
+    _tenant,
+    catalog_option,
+    redis_option,
 )
 from .config import ConfigError, MilterConfig, load_config
 from .defaults import LOG_FORMATS, MODES, Mode
@@ -37,87 +52,6 @@ from .secrets import SecretFileError, read_secret
 from .service import Lookup, SignatureService, embedded_store, redis_service
 from .store.redis_store import RedisPublisher, connect
 from .supervisor import supervise
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class SigfilterError(click.ClickException):
-    exit_code = 1
-
-
-class CatalogInvalid(SigfilterError):
-    exit_code = 65
-
-
-class InputUnreadable(SigfilterError):
-    exit_code = 66
-
-
-class ServiceUnavailable(SigfilterError):
-    exit_code = 69
-
-
-class CannotWrite(SigfilterError):
-    exit_code = 73
-
-
-class RunningAsRoot(SigfilterError):
-    exit_code = 77  # EX_NOPERM
-
-
-class InsecureConfig(SigfilterError):
-    exit_code = 78  # EX_CONFIG
-
-
-EXIT_CATALOG = CatalogInvalid.exit_code
-
-
-def _default_catalog() -> Path:
-    env = os.environ.get("SIGFILTER_CATALOG")
-    if env:
-        return Path(env)
-    local = Path("examples/catalog")
-    if local.is_dir():
-        return local
-    raise click.UsageError("no catalog: pass --catalog DIR or set SIGFILTER_CATALOG")
-
-
-def catalog_option(fn: F) -> F:
-    return click.option(
-        "--catalog",
-        "catalog_dir",
-        type=click.Path(file_okay=False, exists=True, path_type=Path),
-        help="Catalog directory (default: $SIGFILTER_CATALOG, else ./examples/catalog).",
-    )(fn)
-
-
-def redis_option(required: bool) -> Callable[[F], F]:
-    return click.option(
-        "--redis",
-        "redis_url",
-        envvar="SIGFILTER_REDIS",
-        required=required,
-        metavar="URL",
-        help="Redis URL, e.g. redis://127.0.0.1:6379/0 (or $SIGFILTER_REDIS). A password "
-        "goes in a 0600 file named by $SIGFILTER_REDIS_PASSWORD_FILE, not in the URL.",
-    )
-
-
-def _load(catalog_dir: Path | None) -> Any:
-    try:
-        return load_catalog(catalog_dir or _default_catalog())
-    except CatalogError as exc:
-        raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(exc.problems)) from exc
-
-
-def _tenant(catalog_dir: Path | None, key: str) -> Tenant:
-    """The catalog's tenant ``key``, or an error that lists the tenants there are."""
-    cat = _load(catalog_dir)
-    tenant: Tenant | None = cat.tenants.get(key)
-    if tenant is None:
-        known = ", ".join(sorted(cat.tenants)) or "none"
-        raise SigfilterError(f"no tenant {key!r} in the catalog (tenants: {known})")
-    return tenant
 
 
 def _service(catalog_dir: Path | None) -> SignatureService:
@@ -677,9 +611,5 @@ def _serve(
 main.add_command(cli_ops.health)
 main.add_command(cli_ops.stats)
 main.add_command(cli_ops.doctor)
-from .cli_dkim import dkim  # noqa: E402 - after main: cli_dkim imports from this module
-
-main.add_command(dkim)
-from .cli_m365 import m365  # noqa: E402 - after main: cli_m365 imports from this module
-
-main.add_command(m365)
+main.add_command(cli_dkim.dkim)
+main.add_command(cli_m365.m365)

@@ -15,8 +15,8 @@ import dkim as dkimpy  # type: ignore[import-untyped]
 from dkim import dnsplug
 
 from .catalog import Tenant
-from .cli import CannotWrite, InputUnreadable, ServiceUnavailable, SigfilterError, _tenant
-from .cli import catalog_option as _catalog_option
+from .cli_base import CannotWrite, InputUnreadable, ServiceUnavailable, SigfilterError, _tenant
+from .cli_base import catalog_option as _catalog_option
 from .defaults import DKIM_DNS_TIMEOUT, DKIM_KEY_BITS
 from .dkimkeys import KeyFileError, generate_key, read_key, record_matches, record_name, txt_record
 

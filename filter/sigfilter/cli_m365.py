@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .cli import SigfilterError, _tenant
-from .cli import catalog_option as _catalog_option
+from .cli_base import SigfilterError, _tenant
+from .cli_base import catalog_option as _catalog_option
 from .defaults import RULE_SIZE_LIMIT
 from .m365 import ScriptError, TenantSetup, remove_script, setup_script
 
