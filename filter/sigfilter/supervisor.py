@@ -11,6 +11,7 @@ by PR_SET_PDEATHSIG), so no milter is ever left behind.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -42,7 +43,7 @@ def _run_child(child: Callable[[], int], parent: int) -> None:
         # If the parent died before prctl took effect, there is nobody to serve.
         code = 0 if os.getppid() != parent else child()
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException:  # noqa: BLE001 - report anything, then leave without unwinding
         traceback.print_exc()
     finally:
@@ -64,7 +65,8 @@ def supervise(child: Callable[[], int]) -> int:
         _run_child(child, parent)  # does not return; the child keeps them blocked
 
     def forward(signum: int, _frame: object) -> None:
-        os.kill(pid, FORWARD[signal.Signals(signum)])
+        with contextlib.suppress(ProcessLookupError):  # the child is already gone
+            os.kill(pid, FORWARD[signal.Signals(signum)])
 
     for sig in FORWARD:
         signal.signal(sig, forward)
