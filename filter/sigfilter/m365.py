@@ -28,6 +28,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 _HOST = re.compile(
     r"(?=.{1,253}\Z)(\*\.)?([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
 )
+MAX_RULE_NAME = 64  # New-TransportRule -Name: "The maximum length is 64 characters"
 GROUP_HEADER = "X-MS-Exchange-UnifiedGroup-SubmittedViaGroupAddress"
 GROUP_WORDS = "/o=ExchangeLabs/ou=Exchange Administrative Group"
 
@@ -71,11 +72,11 @@ class TenantSetup:
 
     @property
     def rule_name(self) -> str:
-        return f"sigfilter: route to the signature relay ({self.tenant})"
+        return f"sigfilter: route to relay ({self.tenant})"
 
     @property
     def autoreply_rule_name(self) -> str:
-        return f"sigfilter: mark automatic replies processed ({self.tenant})"
+        return f"sigfilter: mark auto-replies ({self.tenant})"
 
 
 def _command(cmdlet: str, params: list[tuple[str, str | None]]) -> str:
@@ -86,7 +87,17 @@ def _command(cmdlet: str, params: list[tuple[str, str | None]]) -> str:
     return " `\n    ".join(lines)
 
 
+def _check_rule_names(s: TenantSetup) -> None:
+    for name in (s.rule_name, s.autoreply_rule_name):
+        if len(name) > MAX_RULE_NAME:
+            raise ScriptError(
+                f"transport rule name {name!r} is {len(name)} characters; Exchange allows "
+                f"{MAX_RULE_NAME}: use a shorter tenant key"
+            )
+
+
 def setup_script(s: TenantSetup, version: str) -> str:
+    _check_rule_names(s)
     smart_host = ps_quote(_host(s.smart_host, "smart host"), "smart host")
     cert = ps_quote(_host(s.certificate_name, "certificate name"), "certificate name")
     if s.size_limit <= 0:
@@ -179,6 +190,7 @@ def setup_script(s: TenantSetup, version: str) -> str:
 
 def remove_script(s: TenantSetup, version: str) -> str:
     """Rules first (they name the outbound connector), then the connectors."""
+    _check_rule_names(s)
     steps = [
         ("Remove-TransportRule", s.rule_name),
         ("Remove-TransportRule", s.autoreply_rule_name),

@@ -138,7 +138,7 @@ def test_inbound_connector_requires_the_tenants_own_certificate_and_tls() -> Non
 
 def test_routing_rule_is_priority_zero_disabled_with_every_exception() -> None:
     assert calls()["rule"] == {
-        "Name": "sigfilter: route to the signature relay (example.com)",
+        "Name": "sigfilter: route to relay (example.com)",
         "Priority": "0",
         "Enabled": "$false",
         "FromScope": "InOrganization",
@@ -157,7 +157,7 @@ def test_routing_rule_is_priority_zero_disabled_with_every_exception() -> None:
 
 def test_automatic_replies_are_stamped_processed_by_a_rule_that_runs_first() -> None:
     assert calls()["autoreply"] == {
-        "Name": "sigfilter: mark automatic replies processed (example.com)",
+        "Name": "sigfilter: mark auto-replies (example.com)",
         "Priority": "0",
         "Enabled": "$true",
         "MessageTypeMatches": "OOF",
@@ -169,7 +169,7 @@ def test_automatic_replies_are_stamped_processed_by_a_rule_that_runs_first() -> 
 def test_enabling_the_rule_is_left_to_the_admin_as_a_comment() -> None:
     script = setup_script(SETUP, "9.9")
     assert "# Enable-TransportRule `" in script
-    assert "#     -Identity 'sigfilter: route to the signature relay (example.com)'" in script
+    assert "#     -Identity 'sigfilter: route to relay (example.com)'" in script
     assert not any(c == "Enable-TransportRule" for c, _ in read_script(script))
 
 
@@ -218,18 +218,19 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE)
 def test_tenant_provided_strings_cannot_break_out(text: str) -> None:
+    key = text[:30]  # rule names carry the key, and Exchange allows 64 characters
     setup = TenantSetup(
-        tenant=text,
+        tenant=key,
         smart_host="weu.sigfilter.example.net",
         certificate_name="example-com.weu.sigfilter.example.net",
         pilot_group=text,
     )
     found = calls(setup)
-    assert found["outbound"]["Name"] == f"sigfilter to relay ({text})"
-    assert found["rule"]["RouteMessageOutboundConnector"] == f"sigfilter to relay ({text})"
+    assert found["outbound"]["Name"] == f"sigfilter to relay ({key})"
+    assert found["rule"]["RouteMessageOutboundConnector"] == f"sigfilter to relay ({key})"
     assert found["rule"]["FromMemberOf"] == text
     removed = read_script(remove_script(setup, "9.9"))
-    assert removed[3][1]["Identity"] == f"sigfilter to relay ({text})"
+    assert removed[3][1]["Identity"] == f"sigfilter to relay ({key})"
     assert read_string(ps_quote(text), 0) == (text, len(ps_quote(text)))
 
 
@@ -277,3 +278,12 @@ def test_cli_errors_name_the_problem() -> None:
     assert bad.exit_code == 1 and "control character" in bad.output
     missing = runner.invoke(main, ["m365", "script", "--tenant", "example.com"], env={})
     assert missing.exit_code == 2 and "--smart-host" in missing.output
+
+
+def test_rule_names_over_exchanges_64_characters_are_refused() -> None:
+    long = TenantSetup(tenant="x" * 40 + ".example.com", smart_host="weu.sigfilter.example.net",
+                       certificate_name="c.example.net")  # fmt: skip
+    with pytest.raises(ScriptError, match="Exchange allows 64"):
+        setup_script(long, "9.9")
+    with pytest.raises(ScriptError, match="Exchange allows 64"):
+        remove_script(long, "9.9")
