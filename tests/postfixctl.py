@@ -11,6 +11,7 @@ See /work/shared/notes/postfix-test-instance.md for why things are done this way
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pty
 import pwd
@@ -21,9 +22,10 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from string import Template
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "postfix"
@@ -96,14 +98,19 @@ def cidr_table(networks: list[str] | tuple[str, ...]) -> str:
     return "".join(f"{net} OK\n" for net in networks)
 
 
-def return_host(spec: str) -> str:
-    """'127.0.0.1:2525' -> '[127.0.0.1]:2525' (brackets: no MX lookup); '[h]:p' unchanged."""
-    if spec.startswith("["):
-        return spec
-    host, sep, port = spec.rpartition(":")
-    if not sep or not port.isdigit():
-        return f"[{spec}]:25"
-    return f"[{host}]:{port}"
+def _role_filters() -> ModuleType:
+    """The Ansible role's filter plugin: the deployed relay and this one share its code."""
+    path = REPO / "ansible" / "roles" / "sigfilter" / "filter_plugins" / "sigfilter_filters.py"
+    spec = importlib.util.spec_from_file_location("sigfilter_filters", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ROLE_FILTERS = _role_filters()
+# '127.0.0.1:2525' -> '[127.0.0.1]:2525' (brackets: no MX lookup), as the role writes it.
+return_host: Callable[[str], str] = ROLE_FILTERS.return_host
 
 
 def _pid_alive(pid: int) -> bool:

@@ -9,7 +9,6 @@ checked, and the address list its network security group admits.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -19,13 +18,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
 
 from milterctl import MilterProcess
-from postfixctl import PostfixInstance, connector_ranges, new_workdir
+from postfixctl import ROLE_FILTERS, PostfixInstance, connector_ranges, new_workdir
 from sink import Sink, free_port
 from support import decoded_leaves
 
@@ -37,16 +35,7 @@ PLAYBOOKS = sorted((ANSIBLE / "playbooks").glob("*.yml"))
 TIMEOUT = 300
 
 
-def _load_filters() -> ModuleType:
-    path = ROLE / "filter_plugins" / "sigfilter_filters.py"
-    spec = importlib.util.spec_from_file_location("sigfilter_filters", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-FILTERS = _load_filters()
+FILTERS = ROLE_FILTERS
 
 pytestmark = pytest.mark.skipif(
     not (BIN / "ansible-playbook").exists(), reason="ansible is in the test extra"
