@@ -12,7 +12,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # and stopped by the tests and `make run`; the system services are never used), swaks.
 APT_PACKAGES := python3 python3-venv python3-dev gcc redis-server postfix libmilter-dev swaks altermime openssl
 
-.PHONY: run stop test lint bench fuzz deps clean
+.PHONY: run stop test test-under-load lint bench fuzz deps clean
 
 deps: $(STAMP)
 
@@ -46,6 +46,16 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) lint
+	$(BIN)/pytest
+
+# The suite with every core kept busy (LOAD spinning shell loops, one per core by
+# default): a test that fails here asserts speed, not behaviour. The loops are stopped
+# by process id however pytest ends.
+LOAD ?= $(shell nproc)
+test-under-load: $(STAMP) lint
+	@pids=""; trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq $(LOAD)); do (while :; do :; done) & pids="$$pids $$!"; done; \
+	echo "$(LOAD) busy loops running (pids$$pids)"; \
 	$(BIN)/pytest
 
 bench: $(STAMP)

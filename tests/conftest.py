@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
+from connects import Connects
 from redis_server import RedisServer
+
+# Hypothesis's defaults are speed claims too: a 200 ms deadline per example and a health
+# check on slow data generation fail a test when the machine is busy, not when the code
+# is wrong. Here a deadline only catches a hang; tests with their own settings keep them.
+settings.register_profile("suite", deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("suite")
 
 
 @pytest.fixture
@@ -22,3 +30,15 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> Connects:
+    """Counts connection attempts while the test runs.
+
+    "Redis down costs one quick failure per lookup" is asserted by counting attempts,
+    not seconds (issue 18: wall-clock limits failed on a busy machine).
+    """
+    seen = Connects()
+    seen.install(monkeypatch)
+    return seen

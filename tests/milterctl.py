@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-START_TIMEOUT = 15.0
+START_TIMEOUT = 60.0  # generous: a loaded CI machine starts Python slowly
 
 # The test/dev profile: the test stacks send over plain SMTP from loopback (no
 # connector certificate) and their messages carry no Exchange tenant stamp, and the

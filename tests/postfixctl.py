@@ -38,8 +38,8 @@ EOP_RANGES = TEMPLATES / "eop-outbound-ranges.txt"
 TEST_CONNECTOR_NETWORKS = ("127.0.0.1/32",)
 MAIL_OWNER = "postfix"
 
-START_TIMEOUT = 20.0  # postfix start (its integrity check runs first) + smtpd answering
-STOP_TIMEOUT = 15.0  # postfix stop waits up to 5 s itself, then kills with force
+START_TIMEOUT = 60.0  # postfix start (its integrity check runs first) + smtpd answering
+STOP_TIMEOUT = 30.0  # postfix stop waits up to 5 s itself, then kills with force
 COMMAND_TIMEOUT = 30.0
 LOG_TAIL = 60  # log lines quoted in errors
 

@@ -24,7 +24,7 @@ from types import TracebackType
 
 import redis
 
-START_TIMEOUT = 10.0  # seconds to wait for the first PING answer
+START_TIMEOUT = 30.0  # seconds to wait for the first PING answer
 STOP_TIMEOUT = 5.0  # seconds to wait after SIGTERM before SIGKILL
 
 

@@ -191,7 +191,7 @@ class SecureStack:
             client.starttls(context=client_context(self.connector_ca, cert, version))
             return client.sendmail(sender, list(rcpts), raw)
 
-    def wait_log(self, needle: str, timeout: float = 10.0) -> str:
+    def wait_log(self, needle: str, timeout: float = 30.0) -> str:
         """The Postfix log once it contains `needle` (postlogd writes a moment later)."""
         deadline = time.monotonic() + timeout
         while needle not in (log := self.postfix.log_text()) and time.monotonic() < deadline:

@@ -105,7 +105,7 @@ class Sink:
         with self._cond:
             self._messages.clear()
 
-    def wait_for(self, n: int, timeout: float = 10.0) -> list[SinkMessage]:
+    def wait_for(self, n: int, timeout: float = 30.0) -> list[SinkMessage]:
         """Wait until at least `n` messages arrived; return them all, or raise TimeoutError."""
         deadline = time.monotonic() + timeout
         with self._cond:

@@ -1,26 +1,25 @@
 """HTML placement stays linear on hostile markup (each case was quadratic once).
 
-Each source is timed at full size and at one eighth: linear work grows about 8x,
-the old quadratic paths grew 64x (and took 7-20 s at the full sizes here).
+Each source is measured (CPU time, tests/growth.py) at full size and at one eighth:
+linear work grows about 8x, the old quadratic paths grew 64x (and took 7-20 s at the
+full sizes here).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import pytest
 
+from growth import assert_linear
 from sigfilter.placement.html import html_spots
 from sigfilter.placement.spot import Kind
 
 MARKER = "{EMAILSIGNATURE}"
 
 
-def timed(source: str) -> float:
-    start = time.perf_counter()
+def spots(source: str) -> None:
     html_spots(source, MARKER)
-    return time.perf_counter() - start
 
 
 CASES: dict[str, Callable[[int], str]] = {
@@ -40,11 +39,7 @@ CASES: dict[str, Callable[[int], str]] = {
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_placement_is_linear(name: str) -> None:
-    make = CASES[name]
-    n = 8000
-    small, big = timed(make(n // 8)), timed(make(n))
-    assert big < 3.0, big
-    assert big < 0.1 + 20 * small, (small, big)
+    assert_linear(spots, CASES[name], 8000, k=8)
 
 
 def test_quote_is_still_found_among_thousands_of_blockquotes() -> None:

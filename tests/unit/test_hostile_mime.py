@@ -32,20 +32,23 @@ from sigfilter.mime.scan import scan
 from support import SIG_TOKEN, SIGNATURE, decoded_leaves
 
 MB = 1024 * 1024
-SECONDS = 3.0  # absolute ceiling for any one case on a loaded CI machine
+# CPU seconds (this thread's: a busy machine does not add to it) that only a hang or a
+# runaway loop reaches; each case below measures far under it. Growth is checked as a
+# ratio within one run; the absolute times are in tests/bench/bench_hostile.py.
+GIVE_UP = 3.0
 
 
 @dataclass(frozen=True)
 class Run:
     result: Result
-    seconds: float
+    seconds: float  # CPU time of this thread
     peak: int  # bytes allocated at the peak of a second, traced run
 
 
 def run(raw: bytes) -> Run:
-    start = time.perf_counter()
+    start = time.thread_time()
     result = rewrite(raw, SIGNATURE)
-    seconds = time.perf_counter() - start
+    seconds = time.thread_time() - start
     tracemalloc.start()
     try:
         traced = rewrite(raw, SIGNATURE)
@@ -145,7 +148,7 @@ def test_50mb_message_with_attachment_is_signed_and_attachment_kept(
     out = assert_signed(r, raw)
     tail = raw[raw.index(b"--B\r\nContent-Type: application/octet-stream") :]
     assert out.endswith(tail)
-    assert r.seconds < SECONDS
+    assert r.seconds < GIVE_UP
     assert r.peak < 1.5 * len(raw)  # the new body, plus little
 
 
@@ -170,7 +173,6 @@ def test_text_part_just_under_the_text_limit_is_signed_in_linear_time() -> None:
     big_raw = plain(line * (MAX_TEXT_LEAF // len(line) - 100))
     small, big = run(small_raw), run(big_raw)
     assert_signed(big, big_raw)
-    assert big.seconds < SECONDS
     assert big.seconds < 0.2 + 40 * small.seconds  # 16x the text: linear, with slack
     assert big.peak < 20 * len(big_raw)  # ~14x measured: the placement's line lists
 
@@ -212,7 +214,7 @@ def test_1mb_line_without_newline_is_signed(kind: str) -> None:
     raw = plain(opening + b"y" * MB, b"Content-Type: text/" + kind.encode() + b"\r\n")
     r = run(raw)
     out = assert_signed(r, raw)
-    assert r.seconds < SECONDS and r.peak < 16 * MB
+    assert r.seconds < GIVE_UP and r.peak < 16 * MB
     # A line over 998 octets cannot go out as 7bit: the part becomes quoted-printable.
     assert b"quoted-printable" in out[: parse_header_block(out).end].lower()
 
@@ -340,4 +342,4 @@ def test_degenerate_messages_never_raise(make: Callable[[], bytes]) -> None:
     assert r.result.reason != "error", r.result.detail  # "error" would be a bug in the engine
     if r.result.action == "skipped":
         assert rewritten_message(raw, r.result) == raw
-    assert r.seconds < SECONDS
+    assert r.seconds < GIVE_UP

@@ -88,7 +88,8 @@ def test_sandbox_escape_refused_by_catalog_check(cat_dir: Path, attack: str, mes
     path.write_text("<p>{{ display_name }}</p>\n" + attack + "\n")
     started = time.monotonic()
     code, output = check(cat_dir)
-    assert time.monotonic() - started < 5  # refused before compiling: 9**9**9 never runs
+    # Refused before compiling: 9**9**9 would run for hours, so a minute is no speed claim.
+    assert time.monotonic() - started < 60
     assert code == 65, output
     lines = [line.strip() for line in output.splitlines()]
     assert any(line.startswith(f"{path}:2: ") and message in line for line in lines), output
