@@ -60,6 +60,8 @@ test-under-load: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_engine.py
+	$(BIN)/python tests/bench/bench_placement.py
+	$(BIN)/python tests/bench/bench_hostile.py
 	$(BIN)/python tests/bench/bench_serving.py
 	$(BIN)/python tests/bench/bench_metrics.py
 	$(BIN)/python tests/bench/bench_stack.py

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from growth import assert_linear
+from hostile_text import FOOTER_LINE_SIZE, FOOTER_LINES
 from sigfilter.placement import footers
 from sigfilter.placement.footers import FooterMatch, is_footer, is_mobile_mailer, match_footer
 
@@ -352,33 +353,15 @@ def test_table_covers_required_languages() -> None:
 
 # --- long and hostile lines -------------------------------------------------------------
 
-N = 100_000
-HOSTILE: dict[str, Callable[[int], str]] = {
-    "repeated footer": lambda n: "Sent from my iPhone " * (n // 20),
-    "repeated device": lambda n: "iPhone " * (n // 7),
-    "one long word": lambda n: "a" * n,
-    "prefix, long word": lambda n: "Sent from my " + "a" * n,
-    "prefix, devices": lambda n: "Sent from my " + "Samsung Galaxy " * (n // 15),
-    "prefix, spaces": lambda n: "Sent" + " " * n + "from my iPhone x",
-    "dashes": lambda n: "-" * n,
-    "cjk devices": lambda n: "发自我的" + "手机" * (n // 2) + "x",
-    "kana": lambda n: "スマートフォン" * (n // 7) + "から送信x",
-    "open link": lambda n: "Sent from my iPhone<http://" + "a" * n,
-    "links": lambda n: "Sent from my iPhone" + " <http://a>" * (n // 11),
-    "tail": lambda n: "Sent from Yahoo Mail " + "on " * (n // 3),
-    "device and tail": lambda n: "Sent wirelessly from my " + "BlackBerry " * (n // 11),
-    "nbsp": lambda n: "Sent\u00a0from\u00a0my\u00a0" + "iPhone\u00a0" * (n // 7) + "x",
-}
-
 
 def match_both(line: str) -> None:
     match_footer(line)
     is_mobile_mailer(line)
 
 
-@pytest.mark.parametrize("make", HOSTILE.values(), ids=HOSTILE.keys())
+@pytest.mark.parametrize("make", FOOTER_LINES.values(), ids=FOOTER_LINES.keys())
 def test_long_line_is_linear(make: Callable[[int], str]) -> None:
-    assert_linear(match_both, make, N)
+    assert_linear(match_both, make, FOOTER_LINE_SIZE)
 
 
 @given(st.text(max_size=200))

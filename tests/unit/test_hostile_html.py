@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from growth import assert_linear
+from hostile_text import HTML_SOURCE_SIZE, HTML_SOURCES
 from sigfilter.placement.html import html_spots
 from sigfilter.placement.spot import Kind
 
@@ -22,24 +23,9 @@ def spots(source: str) -> None:
     html_spots(source, MARKER)
 
 
-CASES: dict[str, Callable[[int], str]] = {
-    # 14 s: every quote candidate searched the source for its k-th start tag.
-    "cite-blockquotes": lambda n: '<blockquote type="cite">x</blockquote>\n' * n,
-    "gmail-quotes": lambda n: '<div class="gmail_quote">x</div>\n' * n,
-    # 7 s: each "<script " without ">" rescanned the rest of the source.
-    "unclosed-scripts": lambda n: "<script " * (n * 5),
-    # 20 s: our-signature search backtracked through every "class=".
-    "class-attributes": lambda n: "class=" * (n * 2),
-    # 10 s: every text node after a <br> matched against the footer table.
-    "br-text-nodes": lambda n: "<br>x" * (n * 20),
-    # many footer elements, each needing a span
-    "footer-paragraphs": lambda n: "<p>Sent from my iPhone</p>\n" * n,
-}
-
-
-@pytest.mark.parametrize("name", list(CASES))
-def test_placement_is_linear(name: str) -> None:
-    assert_linear(spots, CASES[name], 8000, k=8)
+@pytest.mark.parametrize("make", HTML_SOURCES.values(), ids=HTML_SOURCES.keys())
+def test_placement_is_linear(make: Callable[[int], str]) -> None:
+    assert_linear(spots, make, HTML_SOURCE_SIZE, k=8)
 
 
 def test_quote_is_still_found_among_thousands_of_blockquotes() -> None:

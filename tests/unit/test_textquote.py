@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from growth import assert_linear
+from hostile_text import QUOTE_TEXT_SIZE, QUOTE_TEXTS, crlf
 from sigfilter.placement.textquote import QuoteStart, find_quote_start, starts_with_quote_intro
 
 BODIES = Path(__file__).resolve().parent.parent / "corpus" / "bodies"
@@ -470,49 +471,12 @@ def test_not_a_quote_intro(text: str) -> None:
 # Each input is built at two sizes and the CPU time of the larger must grow linearly
 # (tests/growth.py); the absolute times are for `make bench`, not for a test.
 
-LINE_MIX = (
-    "Some ordinary line of text in the new message body, nothing special here.\n"
-    "Steps to follow on 1/1/2024 at 10:00:\n"
-    "On Monday, at 10:00, the team wrote and reviewed the plan for 2024 and more:\n"
-    "From: somebody in the team\n"
-    "> a quoted line in the middle\n"
-    "an answer line\n"
-    "------------------------------------------------------------\n"
-    "\n"
-)
 
-SIZE = 500_000  # characters at the larger size (the quadratic paths took seconds here)
-
-
-def lines(line: str) -> Callable[[int], str]:
-    return lambda n: line * max(n // len(line), 1)
-
-
-BIG_INPUTS: dict[str, Callable[[int], str]] = {
-    "mixed": lines(LINE_MIX),
-    "colons": lines("see the list below:\n"),
-    "dated-colons": lines("Meeting on 1/1/2024 at 10:00 in room 4:\n"),
-    "interleaved-attributions": lines("On 1/1/2024, X <x@example.com> wrote:\n> q\nanswer\n"),
-    "gt-interleaved": lines("> q\na\n"),
-    "long-line": lambda n: "a" * n,
-    "long-line-colon": lambda n: "On 1/1/2024 " + "x " * (n // 2) + "wrote:",
-    "long-line-spaces": lambda n: "On " + " " * n + ":",
-    "long-dashes": lambda n: "-" * n + "x",
-    "long-from": lambda n: "From: " + "To: " * (n // 4),
-    "long-weekday": lambda n: "pe 20. " * (n // 7) + "kirjoitti",
-    "long-wrapped": lambda n: ("On 1/1/2024 10:00 " * (n // 54) + "\n") * 3 + "wrote:\n",
-}
-
-
-def crlf(make: Callable[[int], str]) -> Callable[[int], str]:
-    return lambda n: make(n).replace("\n", "\r\n")
-
-
-@pytest.mark.parametrize("make", BIG_INPUTS.values(), ids=BIG_INPUTS.keys())
+@pytest.mark.parametrize("make", QUOTE_TEXTS.values(), ids=QUOTE_TEXTS.keys())
 def test_linear_on_large_input(make: Callable[[int], str]) -> None:
-    assert_linear(find_quote_start, make, SIZE)
-    assert_linear(find_quote_start, crlf(make), SIZE)
-    assert_linear(starts_with_quote_intro, make, SIZE)
+    assert_linear(find_quote_start, make, QUOTE_TEXT_SIZE)
+    assert_linear(find_quote_start, crlf(make), QUOTE_TEXT_SIZE)
+    assert_linear(starts_with_quote_intro, make, QUOTE_TEXT_SIZE)
 
 
 # --- properties ----------------------------------------------------------------------------
