@@ -92,7 +92,8 @@ class Load:
         ]
         for t in threads:
             t.start()
-        while self.progress < MESSAGES // 3:
+        # Bounded: if every sender gave up, fail below instead of waiting forever.
+        while self.progress < MESSAGES // 3 and any(t.is_alive() for t in threads):
             time.sleep(0.01)
         fault()
         for t in threads:
