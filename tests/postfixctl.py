@@ -27,6 +27,8 @@ from pathlib import Path
 from string import Template
 from types import ModuleType
 
+from sigfilter.defaults import MILTER_TIMEOUTS
+
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "postfix"
 HOST = "127.0.0.1"
@@ -241,9 +243,7 @@ class PostfixInstance:
             "MAP_TYPE": "texthash",
             "MILTER": self.milter or "",
             "MILTER_DEFAULT_ACTION": self.default_action,
-            "MILTER_CONNECT_TIMEOUT": "5s",
-            "MILTER_COMMAND_TIMEOUT": "10s",
-            "MILTER_CONTENT_TIMEOUT": "30s",
+            **{name.upper(): f"{s}s" for name, s in MILTER_TIMEOUTS.items()},
             "MESSAGE_SIZE_LIMIT": str(self.size_limit),
             "TLS_SMTPD_LEVEL": "none",
             "TLS_SMTPD_CHAIN_FILES": "",

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -31,6 +32,10 @@ from tlsca import Issued, TestCA, client_context, server_context
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOG = REPO / "examples" / "catalog"
+# The production profile's Postfix settings come from the Ansible role's defaults.
+ROLE_DEFAULTS: dict[str, Any] = yaml.safe_load(
+    (REPO / "ansible" / "roles" / "sigfilter" / "defaults" / "main.yml").read_text()
+)
 AVERY = "avery.quill@example.com"
 RCPT = "jane@customer.example"
 CONNECTOR_NAME = "mail.protection.outlook.com"
@@ -77,12 +82,30 @@ def peer_cn(cert: dict[str, Any] | None) -> str:
     return ""
 
 
+OPS = "ops@example.org"  # the user of the second tenant
+
+
 def tenant_catalog(folder: Path) -> Path:
-    """The example catalog with example.com's Exchange tenant id set."""
+    """The example catalog with example.com's Exchange tenant id set, and a second
+    tenant, example.org (another Exchange tenant, TENANT_B_ID)."""
     catalog = folder / "catalog"
     shutil.copytree(CATALOG, catalog)
     toml = catalog / "tenants" / "example.com" / "tenant.toml"
     toml.write_text(toml.read_text() + f'tenant_id = "{TENANT_A_ID}"\n')
+    other = catalog / "tenants" / "example.org"
+    (other / "templates" / "default").mkdir(parents=True)
+    (other / "tenant.toml").write_text(
+        'name = "Example Org"\ndomains = ["example.org"]\nmode = "full"\n'
+        f'return_host = "example-org.mail.protection.outlook.com"\ntenant_id = "{TENANT_B_ID}"\n'
+    )
+    (other / "users.csv").write_text(f"email,display_name\n{OPS},Ops Desk\n")
+    for name in ("default", "reply"):
+        (other / "templates" / "default" / f"{name}.html").write_text(
+            "<p>{{ display_name }} / Example Org</p>"
+        )
+        (other / "templates" / "default" / f"{name}.txt").write_text(
+            "{{ display_name }} / Example Org"
+        )
     return catalog
 
 
@@ -103,7 +126,11 @@ def message(
 
 
 class SecureStack:
-    def __init__(self, milter_config: dict[str, str | bool] | None = None) -> None:
+    def __init__(
+        self,
+        milter_config: dict[str, str | bool] | None = None,
+        default_action: str = ROLE_DEFAULTS["sigfilter_milter_default_action"],
+    ) -> None:
         self.work = new_workdir("sigfilter-secure-")
         self.connector_ca = TestCA(self.work / "ca-connector", "Connector Root")
         self.tenant_ca = TestCA(self.work / "ca-tenants", "Tenant Root")
@@ -127,6 +154,7 @@ class SecureStack:
         self.postfix = PostfixInstance(
             self.work / "postfix", free_port(), self.sinks["example.com"].port,
             self.milter.postfix_spec,
+            default_action=default_action,
             tenant_domains={d: f"127.0.0.1:{s.port}" for d, s in self.sinks.items()},
             tenant_certs={d: (str(c.key), str(c.cert)) for d, c in self.tenant_client.items()},
             tls_policy={

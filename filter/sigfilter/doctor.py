@@ -20,7 +20,7 @@ from .catalog import CatalogError, load_catalog
 from .catalog.check import check_catalog
 from .catalog.model import Catalog
 from .config import MilterConfig
-from .defaults import CERT_WARN_DAYS, HEALTH_TIMEOUT
+from .defaults import CERT_WARN_DAYS, HEALTH_TIMEOUT, MILTER_DEFAULT_ACTION, MILTER_TIMEOUTS
 from .health import HealthError, Negotiated, fetch_json, probe_milter
 from .store.redis_store import RedisPublisher, connect
 
@@ -112,11 +112,7 @@ CERT_PARAMS = (
     "smtp_tls_cert_file",
 )
 # Longest sensible waits for a milter (seconds): a hung milter holds each SMTP session.
-TIMEOUT_LIMITS = {
-    "milter_connect_timeout": 10,
-    "milter_command_timeout": 30,
-    "milter_content_timeout": 60,
-}
+TIMEOUT_LIMITS = MILTER_TIMEOUTS
 # Map types whose file postmap builds, and the suffix it adds.
 MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
 FILE_MAPS = {"texthash", "regexp", "pcre", "cidr", *MAP_SUFFIX}
@@ -293,15 +289,7 @@ class Doctor:
             )
         else:
             yield Finding("ok", "postfix", f"smtpd_milters = {milters}")
-        action = v.get("milter_default_action", "")
-        if "milter_default_action" not in explicit or action not in ("accept", "tempfail"):
-            yield Finding(
-                "warn",
-                "postfix",
-                f"milter_default_action is not set explicitly (now {action})",
-                "postconf -e milter_default_action=accept (unsigned mail flows while "
-                "the milter is down) or =tempfail (mail waits)",
-            )
+        yield from self._default_action(v, explicit)
         for name, limit in TIMEOUT_LIMITS.items():
             seconds = _seconds(v.get(name, ""))
             if seconds is None or seconds > limit:
@@ -311,6 +299,25 @@ class Doctor:
                     f"{name} = {v.get(name)}: a hung milter holds SMTP sessions that long",
                     f"postconf -e {name}={limit}s",
                 )
+
+    def _default_action(self, v: dict[str, str], explicit: set[str]) -> Iterator[Finding]:
+        action = v.get("milter_default_action", "")
+        fix = f"postconf -e milter_default_action={MILTER_DEFAULT_ACTION} && postfix reload"
+        if "milter_default_action" not in explicit or action not in ("accept", "tempfail"):
+            yield Finding(
+                "warn", "postfix", f"milter_default_action is not set explicitly (now {action})",
+                fix + " (mail waits at Exchange while the milter is down)",
+            )  # fmt: skip
+        elif action == "accept":
+            yield Finding(
+                "warn", "postfix",
+                "milter_default_action = accept: while the milter is down nothing checks the "
+                "tenant stamp and mail is relayed unsigned (only for a single-tenant relay "
+                "that prefers unsigned mail to delayed mail)",
+                fix,
+            )  # fmt: skip
+        else:
+            yield Finding("ok", "postfix", f"milter_default_action = {action}")
 
     def _size(self, v: dict[str, str]) -> Iterator[Finding]:
         limit = int(v.get("message_size_limit", "0") or 0)
