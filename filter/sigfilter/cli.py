@@ -586,7 +586,7 @@ def _serve(
     listener = None
     if conf.redis:
         service, _, listener = redis_service(
-            conf.redis, conf.cache_ttl, conf.redis_timeout, password
+            conf.redis, conf.cache_ttl, conf.redis_timeout, password, conf.hold_users
         )
         listener.start()
     else:

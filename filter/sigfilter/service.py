@@ -14,13 +14,13 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .address import Address, AddressError, canonical_address
 from .catalog import TenantRecord, UserRecord, compile_catalog, load_catalog, resolve
-from .defaults import CACHE_RETRY_AFTER, CACHE_TTL, REDIS_TIMEOUT
+from .defaults import CACHE_RETRY_AFTER, CACHE_TTL, HOLD_USERS, REDIS_TIMEOUT
 from .identity import IdentityTable
 from .signature import Signature
 from .store.base import MemoryStore, RecordStore, StoreUnavailable
@@ -56,11 +56,18 @@ class SignatureService:
         today: Callable[[], dt.date] = dt.date.today,
         identity: IdentityTable | None = None,
         clock: Callable[[], float] = time.monotonic,
+        hold_users: bool = False,
     ) -> None:
         self.store = store
         self.today = today
         self.clock = clock
-        self.identity = identity
+        self.hold_users = hold_users
+        # What is held, swapped as one: the tenants, and (hold_users) every user record
+        # of the same version, so neither the tenant check nor a known sender's
+        # signature waits on Redis (tests/bench/bench_identity.py: ~1.5 KB a user).
+        self._held: tuple[IdentityTable, Mapping[str, bytes] | None] | None = (
+            (identity, None) if identity is not None else None
+        )
         self._next_try = float("-inf")
         self._loading = threading.Lock()
         if identity is None:
@@ -75,8 +82,14 @@ class SignatureService:
         """
         with self._loading:
             table = read_identity(self.store)
-            self.identity = table
+            users = read_users(self.store, table.version) if self.hold_users else None
+            self._held = (table, users)
             return table
+
+    @property
+    def identity(self) -> IdentityTable | None:
+        held = self._held
+        return held[0] if held is not None else None
 
     def held_identity(self) -> IdentityTable | None:
         """The held table; with none, one load attempt at most every CACHE_RETRY_AFTER s."""
@@ -105,13 +118,29 @@ class SignatureService:
             tenant = self.tenant_for(address)
             if tenant is None:
                 return Lookup("unknown-sender", detail=f"no tenant for {address.domain}")
-            data = self.store.get(f"user:{address.text}")
+            data = self._user_record(f"user:{address.text}")
         except StoreUnavailable as exc:
             return Lookup("store-unavailable", detail=str(exc))
         if data is None:
             return Lookup("no-signature", tenant, detail=f"no signature defined for {sender}")
         found = resolve(_user(data), tenant, recipients, self.today())
         return Lookup(found.reason, tenant, found.signature, found.rule, found.detail)
+
+    def _user_record(self, key: str) -> bytes | None:
+        held = self._held
+        if held is not None and held[1] is not None:
+            return held[1].get(key)  # every user of the held version: authoritative
+        return self.store.get(key)
+
+
+def read_users(store: RecordStore, version: int | None) -> Mapping[str, bytes] | None:
+    """Every user record of ``version`` from Redis (None for other stores, which are in
+    memory already); raises StoreUnavailable."""
+    backend = getattr(store, "backend", store)
+    if not isinstance(backend, RedisStore):
+        return None
+    _, records = backend.records(("user",), version)
+    return records
 
 
 def read_identity(store: RecordStore) -> IdentityTable:
@@ -136,7 +165,11 @@ def embedded_store(catalog_dir: Path) -> MemoryStore:
 
 
 def redis_service(
-    url: str, ttl: float = CACHE_TTL, timeout: float = REDIS_TIMEOUT, password: str | None = None
+    url: str,
+    ttl: float = CACHE_TTL,
+    timeout: float = REDIS_TIMEOUT,
+    password: str | None = None,
+    hold_users: bool = HOLD_USERS,
 ) -> tuple[SignatureService, CachedStore, VersionListener]:
     """The fleet mode: Redis behind the in-process cache, dropped on each new version.
 
@@ -144,10 +177,13 @@ def redis_service(
     """
     client = connect(url, timeout, password)
     cached = CachedStore(RedisStore(client), ttl=ttl)
-    service = SignatureService(cached)
+    service = SignatureService(cached, hold_users=hold_users)
 
     def on_version(version: int) -> None:
         cached.invalidate(version)
+        held = service.identity
+        if held is not None and held.version == version:
+            return  # repeated after a reconnect: what is held is that version
         try:
             service.load_identity()
         except StoreUnavailable as exc:  # the table held so far stays

@@ -7,7 +7,9 @@ store-unavailable error and its log line are read back from /metrics and the mil
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import smtplib
 import tempfile
 import time
@@ -65,8 +67,8 @@ class Stack:
         }
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+@contextlib.contextmanager
+def redis_stack(hold_users: bool) -> Iterator[Stack]:
     work = Path(tempfile.mkdtemp(prefix="sigfilter-ops-redis-"))
     work.chmod(0o755)
     redis = RedisServer()
@@ -76,6 +78,7 @@ def stack() -> Iterator[Stack]:
         redis_url=redis.url,
         metrics_port=free_port(),
         extra_args=["--log-format", "json"],
+        config={"hold_users": hold_users},
     )
     try:
         redis.start()
@@ -97,6 +100,14 @@ def stack() -> Iterator[Stack]:
         milter.stop(kill=True)
         sink.stop()
         redis.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    """Users through the TTL cache (hold_users = false): the cache's own counts."""
+    with redis_stack(hold_users=False) as running:
+        yield running
 
 
 def json_lines(log: str) -> list[dict[str, str]]:
@@ -149,3 +160,25 @@ def test_cache_counts_then_a_redis_outage(stack: Stack) -> None:
     port = stack.redis.port
     # the first request that failed (the one that then rests the backend for 1 s)
     assert line["detail"] == f"Redis: Error 111 connecting to 127.0.0.1:{port}. Connection refused."
+
+
+def test_held_users_are_signed_through_a_redis_outage() -> None:
+    """The default (hold_users): every user record of the version is held, so a sender
+    never seen before is still decided from memory while Redis is down."""
+    with redis_stack(hold_users=True) as stack:
+        stack.redis.stop()
+        assert "Avery Quill" in decoded_leaves(stack.send(AVERY))["plain"]
+        got = stack.send(NOREPLY)  # its rule says never sign: decided without Redis
+        assert got.endswith(RAW.split(b"\r\n\r\n", 1)[1])
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            stack.send(OTHER)
+        assert stack.lookups() == {"hit": 0.0, "miss": 0.0, "stale": 0.0, "unavailable": 0.0}
+        deadline = time.monotonic() + 5
+        while len(lines := json_lines(stack.milter.log_text())) < 3:
+            assert time.monotonic() < deadline, stack.milter.log_text()
+            time.sleep(0.05)
+        assert [(x["action"], x["reason"]) for x in lines] == [
+            ("signed", "ok"),
+            ("skipped", "rule-skip"),
+            ("rejected", "unknown-sender"),
+        ]
