@@ -85,9 +85,10 @@ def peer_cn(cert: dict[str, Any] | None) -> str:
 OPS = "ops@example.org"  # the user of the second tenant
 
 
-def tenant_catalog(folder: Path) -> Path:
+def tenant_catalog(folder: Path, return_hosts: dict[str, str] | None = None) -> Path:
     """The example catalog with example.com's Exchange tenant id set, and a second
-    tenant, example.org (another Exchange tenant, TENANT_B_ID)."""
+    tenant, example.org (another Exchange tenant, TENANT_B_ID). ``return_hosts`` (tenant
+    -> "127.0.0.1:PORT") replaces each tenant's return_host."""
     catalog = folder / "catalog"
     shutil.copytree(CATALOG, catalog)
     toml = catalog / "tenants" / "example.com" / "tenant.toml"
@@ -106,6 +107,11 @@ def tenant_catalog(folder: Path) -> Path:
         (other / "templates" / "default" / f"{name}.txt").write_text(
             "{{ display_name }} / Example Org"
         )
+    for key, host in (return_hosts or {}).items():
+        toml = catalog / "tenants" / key / "tenant.toml"
+        lines = toml.read_text().splitlines()
+        kept = [line for line in lines if not line.startswith("return_host")]
+        toml.write_text("\n".join([*kept, f'return_host = "{host}"']) + "\n")
     return catalog
 
 
@@ -145,9 +151,14 @@ class SecureStack:
             d: TlsSink(server_context(self.tenant_ca.issue(host), client_ca=self.tenant_ca))
             for d, host in TENANT_HOST.items()
         }
+        # The catalog is the one list of tenants: the milter's tenant check and Postfix's
+        # sender-domain and return-host maps (sigfilter postfix-maps) both come from it.
+        self.catalog = tenant_catalog(
+            self.work, {d: f"127.0.0.1:{s.port}" for d, s in self.sinks.items()}
+        )
         self.milter = MilterProcess(
             self.work / "milter",
-            tenant_catalog(self.work),
+            self.catalog,
             config={"connector_cert_name": CONNECTOR_NAME, "tenant_id_missing": "reject",
                     **(milter_config or {})},
         )  # fmt: skip
@@ -155,7 +166,7 @@ class SecureStack:
             self.work / "postfix", free_port(), self.sinks["example.com"].port,
             self.milter.postfix_spec,
             default_action=default_action,
-            tenant_domains={d: f"127.0.0.1:{s.port}" for d, s in self.sinks.items()},
+            catalog=self.catalog,
             tenant_certs={d: (str(c.key), str(c.cert)) for d, c in self.tenant_client.items()},
             tls_policy={
                 f"[127.0.0.1]:{s.port}": f"secure match={TENANT_HOST[d]}"

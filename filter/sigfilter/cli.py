@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from . import __version__, cli_dkim, cli_m365, cli_ops
+from . import __version__, cli_dkim, cli_m365, cli_ops, cli_postfix
 from .catalog import CatalogError, RenderError, compile_catalog
 from .catalog.check import catalog_warnings, check_catalog
 from .catalog.importers import (
@@ -613,3 +613,4 @@ main.add_command(cli_ops.stats)
 main.add_command(cli_ops.doctor)
 main.add_command(cli_dkim.dkim)
 main.add_command(cli_m365.m365)
+main.add_command(cli_postfix.postfix_maps)

@@ -18,10 +18,12 @@ from typing import Any, Literal
 
 from .catalog import CatalogError, load_catalog
 from .catalog.check import check_catalog
+from .catalog.compiled import tenant_record
 from .catalog.model import Catalog
 from .config import MilterConfig
 from .defaults import CERT_WARN_DAYS, HEALTH_TIMEOUT, MILTER_DEFAULT_ACTION, MILTER_TIMEOUTS
 from .health import HealthError, Negotiated, fetch_json, probe_milter
+from .postfix_maps import MapError, differences, render_maps
 from .store.redis_store import RedisPublisher, connect
 
 Level = Literal["ok", "warn", "fail"]
@@ -391,6 +393,39 @@ class Doctor:
         yield from problems
         if maps and not problems:
             yield Finding("ok", "postfix", f"{len(maps)} map file(s) present")
+            yield from self._maps_match_catalog(v)
+
+    def _maps_match_catalog(self, v: dict[str, str]) -> Iterator[Finding]:
+        """Postfix's sender-domain and return-host maps against the catalog (one list)."""
+        if self.catalog is None:
+            return
+        try:
+            expected = render_maps(tenant_record(t) for t in self.catalog.tenants.values())
+        except MapError as exc:
+            yield Finding("fail", "postfix", f"the catalog cannot be routed: {exc}")
+            return
+        fix = (
+            f"sigfilter postfix-maps --catalog {self.conf.catalog} --out DIR "
+            "(the maps' directory) && postfix reload"
+        )
+        for param, name in (
+            ("smtpd_sender_restrictions", "tenant_senders"),
+            ("sender_dependent_relayhost_maps", "relayhost_by_sender"),
+        ):
+            for _, path in _map_files(v.get(param, ""))[:1]:
+                drift = differences(expected, name, Path(path).read_text("utf-8", "replace"))
+                if drift:
+                    shown = "; ".join(drift[:5]) + (
+                        f" (+{len(drift) - 5} more)" if len(drift) > 5 else ""
+                    )
+                    yield Finding(
+                        "fail",
+                        "postfix",
+                        f"{path} ({param}) differs from the catalog: {shown}",
+                        fix,
+                    )
+                else:
+                    yield Finding("ok", "postfix", f"{path} ({param}) agrees with the catalog")
 
     def _certificates(self, v: dict[str, str], services: dict[str, str]) -> Iterator[Finding]:
         files: dict[str, str] = {}

@@ -540,3 +540,34 @@ def test_doctor_reports_a_broken_catalog(tmp_path: Path) -> None:
 def test_ops_commands_explain_themselves(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_doctor_compares_the_tenant_maps_with_the_catalog(tmp_path: Path) -> None:
+    """One list of tenant domains (issue 12): a domain Postfix accepts but the catalog
+    does not have, or a return host the catalog does not say, is a failure."""
+    senders, relays = tmp_path / "tenant_senders", tmp_path / "relayhost_by_sender"
+    senders.write_text("# by hand\nexample.com OK\nexample.org OK\n")
+    relays.write_text("@example.com [example-com.mail.protection.outlook.com]:25\n")
+    values = {
+        **GOOD,
+        "smtpd_sender_restrictions": f"check_sender_access texthash:{senders}, reject",
+        "sender_dependent_relayhost_maps": f"texthash:{relays}",
+    }
+    conf = MilterConfig(socket="unix:/run/sigfilter/milter.sock", catalog=str(CATALOG))
+    doc = Doctor(conf, "milter.toml", postconf=postconf_of(values))  # type: ignore[arg-type]
+    assert [f.level for f in doc.check_catalog()] == ["ok"]
+    findings = list(doc.check_postfix())
+    assert [(f.level, f.message) for f in findings if f.level != "ok"] == [
+        ("fail", f"{senders} (smtpd_sender_restrictions) differs from the catalog: "
+                 "example.org is not in the catalog"),
+    ]  # fmt: skip
+    assert f"{relays} (sender_dependent_relayhost_maps) agrees with the catalog" in [
+        f.message for f in findings
+    ]
+    relays.write_text("@example.com [127.0.0.1]:2526\n")
+    senders.write_text("example.com OK\n")
+    bad = [f.message for f in doc.check_postfix() if f.level == "fail"]
+    assert bad == [
+        f"{relays} (sender_dependent_relayhost_maps) differs from the catalog: @example.com "
+        "is [127.0.0.1]:2526, the catalog says [example-com.mail.protection.outlook.com]:25"
+    ]
