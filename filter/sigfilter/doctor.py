@@ -24,7 +24,8 @@ from .config import MilterConfig
 from .defaults import CERT_WARN_DAYS, HEALTH_TIMEOUT, MILTER_DEFAULT_ACTION, MILTER_TIMEOUTS
 from .health import HealthError, Negotiated, fetch_json, probe_milter
 from .postfix_maps import MapError, differences, render_maps
-from .store.redis_store import RedisPublisher, connect
+from .secrets import SecretFileError, read_secret
+from .store.redis_store import RedisPublisher, connect, redacted
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -173,10 +174,19 @@ class Doctor:
             )
 
     def check_redis(self) -> Iterator[Finding]:
-        url = self.conf.redis
-        if not url:
+        if not self.conf.redis:
             return
-        client = (self.redis_client or (lambda u: connect(u, self.conf.redis_timeout)))(url)
+        url = redacted(self.conf.redis)  # what findings show: never a password
+        password = None
+        if self.conf.redis_password_file:
+            try:
+                password = read_secret(Path(self.conf.redis_password_file))
+            except SecretFileError as exc:
+                yield Finding("fail", "redis", f"redis_password_file: {exc}",
+                              f"correct redis_password_file in {self.where}")  # fmt: skip
+                return
+        connect_to = self.redis_client or (lambda u: connect(u, self.conf.redis_timeout, password))
+        client = connect_to(self.conf.redis)
         try:
             client.ping()
             status = RedisPublisher(client).status()

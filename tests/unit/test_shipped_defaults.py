@@ -41,3 +41,24 @@ def test_milter_timeouts_agree() -> None:
         assert options[key]["default"] == f"{seconds}s", key
         row = re.search(rf"\| `{name.upper()}` \| .*", readme)
         assert row is not None and row.group(0).count(f"`{seconds}s`") == 2, row
+
+
+def test_connector_ca_file_holds_only_the_roots_of_exchanges_certificate() -> None:
+    """Issue 12, point 7: the default trusted every public CA for the client certificate."""
+    import subprocess
+
+    defaults = role_defaults()
+    assert defaults["sigfilter_tls_smtpd_ca_file"] == "/etc/sigfilter/tls/exo-connector-roots.pem"
+    assert defaults["sigfilter_tls_smtpd_ca_src"].endswith("/exo-connector-roots.pem")
+    pem = REPO / "postfix" / "exo-connector-roots.pem"
+    out = subprocess.run(
+        ["openssl", "crl2pkcs7", "-nocrl", "-certfile", str(pem)], capture_output=True, check=True
+    ).stdout
+    subjects = subprocess.run(
+        ["openssl", "pkcs7", "-print_certs", "-noout"], input=out, capture_output=True, check=True
+    ).stdout.decode()
+    names = sorted(
+        line.rpartition("CN = ")[2] for line in subjects.splitlines() if "subject=" in line
+    )
+    assert names == ["DigiCert Global Root G2", "GlobalSign"]
+    assert "GlobalSign Root CA - R3" in subjects

@@ -101,6 +101,14 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def redacted(url: str) -> str:
+    """The URL without credentials, for messages and logs (never print a password)."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    host = netloc.rpartition("@")[2]
+    return scheme + sep + ("***@" if "@" in netloc else "") + host + slash + path
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
