@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,6 @@ def test_milter_timeouts_agree() -> None:
 
 def test_connector_ca_file_holds_only_the_roots_of_exchanges_certificate() -> None:
     """Issue 12, point 7: the default trusted every public CA for the client certificate."""
-    import subprocess
-
     defaults = role_defaults()
     assert defaults["sigfilter_tls_smtpd_ca_file"] == "/etc/sigfilter/tls/exo-connector-roots.pem"
     assert defaults["sigfilter_tls_smtpd_ca_src"].endswith("/exo-connector-roots.pem")
