@@ -27,6 +27,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from milterctl import MilterProcess
 from postfixctl import PostfixInstance, new_workdir
+from redis_server import RedisServer
+from sigfilter.catalog import compile_catalog, load_catalog
+from sigfilter.store.redis_store import RedisPublisher
 from sink import Sink, SinkMessage, free_port
 from tlsca import Issued, TestCA, client_context, server_context
 
@@ -136,7 +139,10 @@ class SecureStack:
         self,
         milter_config: dict[str, str | bool] | None = None,
         default_action: str = ROLE_DEFAULTS["sigfilter_milter_default_action"],
+        redis: RedisServer | None = None,
     ) -> None:
+        # With ``redis`` the milter serves what publish() wrote there (the fleet mode).
+        self.redis = redis
         self.work = new_workdir("sigfilter-secure-")
         self.connector_ca = TestCA(self.work / "ca-connector", "Connector Root")
         self.tenant_ca = TestCA(self.work / "ca-tenants", "Tenant Root")
@@ -158,7 +164,8 @@ class SecureStack:
         )
         self.milter = MilterProcess(
             self.work / "milter",
-            self.catalog,
+            None if redis else self.catalog,
+            redis_url=redis.url if redis else None,
             config={"connector_cert_name": CONNECTOR_NAME, "tenant_id_missing": "reject",
                     **(milter_config or {})},
         )  # fmt: skip
@@ -182,9 +189,18 @@ class SecureStack:
             },
         )  # fmt: skip
 
+    def publish(self) -> int:
+        """Publish the stack's catalog to its Redis (as `sigfilter publish` does)."""
+        assert self.redis is not None
+        records = compile_catalog(load_catalog(self.catalog))
+        return RedisPublisher(self.redis.client()).publish(records, {"catalog": "securestack"})
+
     def start(self) -> SecureStack:
         for sink in self.sinks.values():
             sink.start()
+        if self.redis is not None:
+            self.redis.start()
+            self.publish()
         self.milter.start()
         self.postfix.start()
         return self
@@ -196,6 +212,8 @@ class SecureStack:
             self.milter.stop()
             for sink in self.sinks.values():
                 sink.stop()
+            if self.redis is not None:
+                self.redis.stop()
 
     def __enter__(self) -> SecureStack:
         try:
