@@ -167,3 +167,23 @@ def test_stream_through_milter_kill_and_cold_redis_outage(stack: SecureStack) ->
     assert sum(i.tempfails for i, _ in items) > 0
     log = stack.milter.log_text()
     assert "reason=identity-unavailable" in log  # the cold milter refused with 451
+
+
+@pytest.mark.parametrize("action", ["tempfail", "accept"])
+def test_milter_down_with_each_default_action(action: str) -> None:
+    """tempfail (shipped): a forged message waits at Exchange (4xx). accept (an explicit
+    choice, doctor warns): it is relayed unchecked and unsigned — the documented fail-open."""
+    with SecureStack(default_action=action) as stack:
+        stack.milter.stop(kill=True)
+        forged = message("forged while the milter is down", tenant_id=TENANT_B_ID)
+        if action == "tempfail":
+            with pytest.raises(smtplib.SMTPResponseException) as err:
+                stack.send(forged, cert=stack.exo_cert)
+            assert 400 <= err.value.smtp_code < 500
+            stack.postfix.flush()
+            assert stack.postfix.queue_size() == 0
+            assert all(not s.messages for s in stack.sinks.values())
+        else:
+            stack.send(forged, cert=stack.exo_cert)
+            (got,) = stack.sinks["example.com"].wait_for(1, timeout=30)
+            assert b"X-Sigfilter-Processed" not in got.data
