@@ -63,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_placement.py
 	$(BIN)/python tests/bench/bench_hostile.py
 	$(BIN)/python tests/bench/bench_serving.py
+	$(BIN)/python tests/bench/bench_identity.py
 	$(BIN)/python tests/bench/bench_metrics.py
 	$(BIN)/python tests/bench/bench_stack.py
 	$(BIN)/python tests/bench/bench_altermime.py

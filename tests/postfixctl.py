@@ -27,6 +27,11 @@ from pathlib import Path
 from string import Template
 from types import ModuleType
 
+from sigfilter.catalog import load_catalog
+from sigfilter.catalog.compiled import tenant_record
+from sigfilter.defaults import MILTER_TIMEOUTS
+from sigfilter.postfix_maps import render_maps
+
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "postfix"
 HOST = "127.0.0.1"
@@ -193,6 +198,7 @@ class PostfixInstance:
         tenant_certs: Mapping[str, tuple[str, str]] | None = None,
         connector_networks: tuple[str, ...] = TEST_CONNECTOR_NETWORKS,
         tls_policy: Mapping[str, str] | None = None,
+        catalog: Path | None = None,
     ) -> None:
         if default_action not in ("accept", "tempfail"):
             raise ValueError(f"default_action must be accept or tempfail, not {default_action!r}")
@@ -214,6 +220,9 @@ class PostfixInstance:
         self.connector_networks = tuple(connector_networks)
         # next hop ("[127.0.0.1]:PORT") -> policy ("secure match=NAME"), smtp_tls_policy_maps
         self.tls_policy = dict(tls_policy or {})
+        # The production way: the tenant maps generated from a catalog by the code of
+        # `sigfilter postfix-maps` (tenant_domains is then unused).
+        self.catalog = catalog
         self.conf_dir = self.workdir / "conf"
         self.queue_dir = self.workdir / "queue"
         self.data_dir = self.workdir / "data"
@@ -241,9 +250,7 @@ class PostfixInstance:
             "MAP_TYPE": "texthash",
             "MILTER": self.milter or "",
             "MILTER_DEFAULT_ACTION": self.default_action,
-            "MILTER_CONNECT_TIMEOUT": "5s",
-            "MILTER_COMMAND_TIMEOUT": "10s",
-            "MILTER_CONTENT_TIMEOUT": "30s",
+            **{name.upper(): f"{s}s" for name, s in MILTER_TIMEOUTS.items()},
             "MESSAGE_SIZE_LIMIT": str(self.size_limit),
             "TLS_SMTPD_LEVEL": "none",
             "TLS_SMTPD_CHAIN_FILES": "",
@@ -300,14 +307,7 @@ class PostfixInstance:
         files = {
             "main.cf": render_template("main.cf.tmpl", variables),
             "master.cf": render_template("master.cf.tmpl", variables),
-            "tenant_senders": "".join(f"{domain} OK\n" for domain in self.tenant_domains),
-            "relayhost_by_sender": "".join(
-                f"@{domain} {return_host(host)}\n" for domain, host in self.tenant_domains.items()
-            ),
-            "transport_by_sender": "".join(
-                f"@{domain} {name}:{return_host(self.tenant_domains[domain])}\n"
-                for domain, name in self._tenant_names().items()
-            ),
+            **(self._catalog_maps() if self.catalog is not None else self._tenant_maps()),
             "connector_networks.cidr": cidr_table(self.connector_networks),
             "tls_policy": "".join(f"{hop} {policy}\n" for hop, policy in self.tls_policy.items()),
         }
@@ -322,6 +322,24 @@ class PostfixInstance:
             tmp.chmod(0o644)
             os.utime(tmp, (past, past))
             tmp.replace(path)
+
+    def _tenant_maps(self) -> dict[str, str]:
+        """The maps from tenant_domains (the dev stacks: no catalog routes them)."""
+        return {
+            "tenant_senders": "".join(f"{domain} OK\n" for domain in self.tenant_domains),
+            "relayhost_by_sender": "".join(
+                f"@{domain} {return_host(host)}\n" for domain, host in self.tenant_domains.items()
+            ),
+            "transport_by_sender": "".join(
+                f"@{domain} {name}:{return_host(self.tenant_domains[domain])}\n"
+                for domain, name in self._tenant_names().items()
+            ),
+        }
+
+    def _catalog_maps(self) -> dict[str, str]:
+        tenants = load_catalog(self.catalog).tenants.values() if self.catalog else ()
+        transports = dict(self._tenant_names())  # the tenant's key is its domain here
+        return dict(render_maps([tenant_record(t) for t in tenants], transports).files)
 
     @staticmethod
     def _check_traversable(path: Path) -> None:

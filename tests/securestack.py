@@ -21,16 +21,24 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from milterctl import MilterProcess
 from postfixctl import PostfixInstance, new_workdir
+from redis_server import RedisServer
+from sigfilter.catalog import compile_catalog, load_catalog
+from sigfilter.store.redis_store import RedisPublisher
 from sink import Sink, SinkMessage, free_port
 from tlsca import Issued, TestCA, client_context, server_context
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOG = REPO / "examples" / "catalog"
+# The production profile's Postfix settings come from the Ansible role's defaults.
+ROLE_DEFAULTS: dict[str, Any] = yaml.safe_load(
+    (REPO / "ansible" / "roles" / "sigfilter" / "defaults" / "main.yml").read_text()
+)
 AVERY = "avery.quill@example.com"
 RCPT = "jane@customer.example"
 CONNECTOR_NAME = "mail.protection.outlook.com"
@@ -77,12 +85,36 @@ def peer_cn(cert: dict[str, Any] | None) -> str:
     return ""
 
 
-def tenant_catalog(folder: Path) -> Path:
-    """The example catalog with example.com's Exchange tenant id set."""
+OPS = "ops@example.org"  # the user of the second tenant
+
+
+def tenant_catalog(folder: Path, return_hosts: dict[str, str] | None = None) -> Path:
+    """The example catalog with example.com's Exchange tenant id set, and a second
+    tenant, example.org (another Exchange tenant, TENANT_B_ID). ``return_hosts`` (tenant
+    -> "127.0.0.1:PORT") replaces each tenant's return_host."""
     catalog = folder / "catalog"
     shutil.copytree(CATALOG, catalog)
     toml = catalog / "tenants" / "example.com" / "tenant.toml"
     toml.write_text(toml.read_text() + f'tenant_id = "{TENANT_A_ID}"\n')
+    other = catalog / "tenants" / "example.org"
+    (other / "templates" / "default").mkdir(parents=True)
+    (other / "tenant.toml").write_text(
+        'name = "Example Org"\ndomains = ["example.org"]\nmode = "full"\n'
+        f'return_host = "example-org.mail.protection.outlook.com"\ntenant_id = "{TENANT_B_ID}"\n'
+    )
+    (other / "users.csv").write_text(f"email,display_name\n{OPS},Ops Desk\n")
+    for name in ("default", "reply"):
+        (other / "templates" / "default" / f"{name}.html").write_text(
+            "<p>{{ display_name }} / Example Org</p>"
+        )
+        (other / "templates" / "default" / f"{name}.txt").write_text(
+            "{{ display_name }} / Example Org"
+        )
+    for key, host in (return_hosts or {}).items():
+        toml = catalog / "tenants" / key / "tenant.toml"
+        lines = toml.read_text().splitlines()
+        kept = [line for line in lines if not line.startswith("return_host")]
+        toml.write_text("\n".join([*kept, f'return_host = "{host}"']) + "\n")
     return catalog
 
 
@@ -103,7 +135,14 @@ def message(
 
 
 class SecureStack:
-    def __init__(self, milter_config: dict[str, str | bool] | None = None) -> None:
+    def __init__(
+        self,
+        milter_config: dict[str, str | bool] | None = None,
+        default_action: str = ROLE_DEFAULTS["sigfilter_milter_default_action"],
+        redis: RedisServer | None = None,
+    ) -> None:
+        # With ``redis`` the milter serves what publish() wrote there (the fleet mode).
+        self.redis = redis
         self.work = new_workdir("sigfilter-secure-")
         self.connector_ca = TestCA(self.work / "ca-connector", "Connector Root")
         self.tenant_ca = TestCA(self.work / "ca-tenants", "Tenant Root")
@@ -118,16 +157,23 @@ class SecureStack:
             d: TlsSink(server_context(self.tenant_ca.issue(host), client_ca=self.tenant_ca))
             for d, host in TENANT_HOST.items()
         }
+        # The catalog is the one list of tenants: the milter's tenant check and Postfix's
+        # sender-domain and return-host maps (sigfilter postfix-maps) both come from it.
+        self.catalog = tenant_catalog(
+            self.work, {d: f"127.0.0.1:{s.port}" for d, s in self.sinks.items()}
+        )
         self.milter = MilterProcess(
             self.work / "milter",
-            tenant_catalog(self.work),
+            None if redis else self.catalog,
+            redis_url=redis.url if redis else None,
             config={"connector_cert_name": CONNECTOR_NAME, "tenant_id_missing": "reject",
                     **(milter_config or {})},
         )  # fmt: skip
         self.postfix = PostfixInstance(
             self.work / "postfix", free_port(), self.sinks["example.com"].port,
             self.milter.postfix_spec,
-            tenant_domains={d: f"127.0.0.1:{s.port}" for d, s in self.sinks.items()},
+            default_action=default_action,
+            catalog=self.catalog,
             tenant_certs={d: (str(c.key), str(c.cert)) for d, c in self.tenant_client.items()},
             tls_policy={
                 f"[127.0.0.1]:{s.port}": f"secure match={TENANT_HOST[d]}"
@@ -143,9 +189,18 @@ class SecureStack:
             },
         )  # fmt: skip
 
+    def publish(self) -> int:
+        """Publish the stack's catalog to its Redis (as `sigfilter publish` does)."""
+        assert self.redis is not None
+        records = compile_catalog(load_catalog(self.catalog))
+        return RedisPublisher(self.redis.client()).publish(records, {"catalog": "securestack"})
+
     def start(self) -> SecureStack:
         for sink in self.sinks.values():
             sink.start()
+        if self.redis is not None:
+            self.redis.start()
+            self.publish()
         self.milter.start()
         self.postfix.start()
         return self
@@ -157,6 +212,8 @@ class SecureStack:
             self.milter.stop()
             for sink in self.sinks.values():
                 sink.stop()
+            if self.redis is not None:
+                self.redis.stop()
 
     def __enter__(self) -> SecureStack:
         try:

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 CATALOG = REPO / "examples" / "catalog"
 AVERY = "avery.quill@example.com"
 RCPT = "jane@customer.example"
-OTHER = "someone@not-in-catalog.example"  # a domain Postfix relays but no tenant signs
+OTHER = "someone@not-in-catalog.example"  # a domain Postfix relays but no tenant has
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from . import __version__, cli_dkim, cli_m365, cli_ops
+from . import __version__, cli_dkim, cli_m365, cli_ops, cli_postfix
 from .catalog import CatalogError, RenderError, compile_catalog
 from .catalog.check import catalog_warnings, check_catalog
 from .catalog.importers import (
@@ -50,7 +50,7 @@ from .milter import MilterSettings, block_signals, run
 from .mime.headers import parse_header_block
 from .secrets import SecretFileError, read_secret
 from .service import Lookup, SignatureService, embedded_store, redis_service
-from .store.redis_store import RedisPublisher, connect
+from .store.redis_store import RedisPublisher, connect, redacted
 from .supervisor import supervise
 
 
@@ -68,9 +68,7 @@ def _redis(url: str) -> Any:
     try:
         client.ping()
     except Exception as exc:
-        raise ServiceUnavailable(
-            f"Redis at {_without_credentials(url)} is unreachable: {exc}"
-        ) from exc
+        raise ServiceUnavailable(f"Redis at {redacted(url)} is unreachable: {exc}") from exc
     return client
 
 
@@ -271,7 +269,7 @@ def publish(directory: Path | None, redis_url: str) -> None:
     try:
         version = RedisPublisher(client).publish(records, {"catalog": str(cat.root)})
     except Exception as exc:
-        raise ServiceUnavailable(f"publishing to {redis_url} failed: {exc}") from exc
+        raise ServiceUnavailable(f"publishing to {redacted(redis_url)} failed: {exc}") from exc
     done = time.monotonic()
     click.echo(
         f"published version {version}: {len(records)} records ({summary}); "
@@ -442,7 +440,7 @@ def cache_flush(redis_url: str, yes: bool) -> None:
       sigfilter cache flush --redis redis://127.0.0.1:6379/0 --yes
     """
     if not yes:
-        click.confirm(f"Remove all sigfilter keys from {redis_url}?", abort=True)
+        click.confirm(f"Remove all sigfilter keys from {redacted(redis_url)}?", abort=True)
     removed = RedisPublisher(_redis(redis_url)).flush()
     click.echo(f"removed {removed} keys")
 
@@ -467,12 +465,6 @@ def _admin_redis_password() -> str | None:
         return read_secret(Path(path))
     except SecretFileError as exc:
         raise InsecureConfig(f"SIGFILTER_REDIS_PASSWORD_FILE: {exc}") from exc
-
-
-def _without_credentials(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    return scheme + sep + netloc.rpartition("@")[2] + slash + path
 
 
 def _refuse_root(conf: MilterConfig) -> None:
@@ -586,7 +578,7 @@ def _serve(
     listener = None
     if conf.redis:
         service, _, listener = redis_service(
-            conf.redis, conf.cache_ttl, conf.redis_timeout, password
+            conf.redis, conf.cache_ttl, conf.redis_timeout, password, conf.hold_users
         )
         listener.start()
     else:
@@ -613,3 +605,4 @@ main.add_command(cli_ops.stats)
 main.add_command(cli_ops.doctor)
 main.add_command(cli_dkim.dkim)
 main.add_command(cli_m365.m365)
+main.add_command(cli_postfix.postfix_maps)

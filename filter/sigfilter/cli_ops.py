@@ -16,6 +16,7 @@ from .defaults import DEFAULT_CONFIG, HEALTH_TIMEOUT, HISTORY_MINUTES, METRICS_U
 from .doctor import Doctor, Finding, Resolve, dns_resolve, report
 from .health import HealthError, fetch_json, metrics_endpoint, probe_milter
 from .stats import render, summarise
+from .store.redis_store import redacted
 
 
 @click.command()
@@ -170,5 +171,5 @@ def _doctor_config(
         conf.validate(where)
     except ConfigError as exc:
         return conf, [Finding("fail", "config", str(exc), f"correct the setting in {where}")]
-    source = f"redis {conf.redis}" if conf.redis else f"catalog {conf.catalog}"
+    source = f"redis {redacted(conf.redis)}" if conf.redis else f"catalog {conf.catalog}"
     return conf, [Finding("ok", "config", f"{where}: socket {conf.socket}, {source}")]

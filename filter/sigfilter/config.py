@@ -7,6 +7,7 @@ redis = "redis://127.0.0.1:6379/0"           # optional: serve what `publish` wr
 max_size = 52428800                          # bytes; larger messages pass unchanged
 cache_ttl = 1200                             # seconds
 redis_timeout = 0.2                          # seconds
+hold_users = true                            # every user record in memory (Redis outages)
 log_level = "info"
 metrics = "127.0.0.1:9464"                   # /metrics, /status, /stats; "" switches off
 log_format = "kv"                            # the line per message: kv (key=value) or json
@@ -31,6 +32,7 @@ from .defaults import (
     CACHE_TTL,
     CONNECTOR_CERT_NAME,
     DEFAULT_MAX_SIZE,
+    HOLD_USERS,
     LOG_FORMATS,
     LOG_SENDERS,
     METRICS_LISTEN,
@@ -64,6 +66,7 @@ class MilterConfig:
     tenant_id_missing: str = "reject"
     redis_password_file: str = ""
     allow_root: bool = False
+    hold_users: bool = HOLD_USERS
 
     def merged(self, **overrides: Any) -> MilterConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v not in (None, "")})

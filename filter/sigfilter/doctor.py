@@ -18,11 +18,14 @@ from typing import Any, Literal
 
 from .catalog import CatalogError, load_catalog
 from .catalog.check import check_catalog
+from .catalog.compiled import tenant_record
 from .catalog.model import Catalog
 from .config import MilterConfig
-from .defaults import CERT_WARN_DAYS, HEALTH_TIMEOUT
+from .defaults import CERT_WARN_DAYS, HEALTH_TIMEOUT, MILTER_DEFAULT_ACTION, MILTER_TIMEOUTS
 from .health import HealthError, Negotiated, fetch_json, probe_milter
-from .store.redis_store import RedisPublisher, connect
+from .postfix_maps import MapError, differences, render_maps
+from .secrets import SecretFileError, read_secret
+from .store.redis_store import RedisPublisher, connect, redacted
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -112,11 +115,7 @@ CERT_PARAMS = (
     "smtp_tls_cert_file",
 )
 # Longest sensible waits for a milter (seconds): a hung milter holds each SMTP session.
-TIMEOUT_LIMITS = {
-    "milter_connect_timeout": 10,
-    "milter_command_timeout": 30,
-    "milter_content_timeout": 60,
-}
+TIMEOUT_LIMITS = MILTER_TIMEOUTS
 # Map types whose file postmap builds, and the suffix it adds.
 MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
 FILE_MAPS = {"texthash", "regexp", "pcre", "cidr", *MAP_SUFFIX}
@@ -175,10 +174,19 @@ class Doctor:
             )
 
     def check_redis(self) -> Iterator[Finding]:
-        url = self.conf.redis
-        if not url:
+        if not self.conf.redis:
             return
-        client = (self.redis_client or (lambda u: connect(u, self.conf.redis_timeout)))(url)
+        url = redacted(self.conf.redis)  # what findings show: never a password
+        password = None
+        if self.conf.redis_password_file:
+            try:
+                password = read_secret(Path(self.conf.redis_password_file))
+            except SecretFileError as exc:
+                yield Finding("fail", "redis", f"redis_password_file: {exc}",
+                              f"correct redis_password_file in {self.where}")  # fmt: skip
+                return
+        connect_to = self.redis_client or (lambda u: connect(u, self.conf.redis_timeout, password))
+        client = connect_to(self.conf.redis)
         try:
             client.ping()
             status = RedisPublisher(client).status()
@@ -293,15 +301,7 @@ class Doctor:
             )
         else:
             yield Finding("ok", "postfix", f"smtpd_milters = {milters}")
-        action = v.get("milter_default_action", "")
-        if "milter_default_action" not in explicit or action not in ("accept", "tempfail"):
-            yield Finding(
-                "warn",
-                "postfix",
-                f"milter_default_action is not set explicitly (now {action})",
-                "postconf -e milter_default_action=accept (unsigned mail flows while "
-                "the milter is down) or =tempfail (mail waits)",
-            )
+        yield from self._default_action(v, explicit)
         for name, limit in TIMEOUT_LIMITS.items():
             seconds = _seconds(v.get(name, ""))
             if seconds is None or seconds > limit:
@@ -311,6 +311,25 @@ class Doctor:
                     f"{name} = {v.get(name)}: a hung milter holds SMTP sessions that long",
                     f"postconf -e {name}={limit}s",
                 )
+
+    def _default_action(self, v: dict[str, str], explicit: set[str]) -> Iterator[Finding]:
+        action = v.get("milter_default_action", "")
+        fix = f"postconf -e milter_default_action={MILTER_DEFAULT_ACTION} && postfix reload"
+        if "milter_default_action" not in explicit or action not in ("accept", "tempfail"):
+            yield Finding(
+                "warn", "postfix", f"milter_default_action is not set explicitly (now {action})",
+                fix + " (mail waits at Exchange while the milter is down)",
+            )  # fmt: skip
+        elif action == "accept":
+            yield Finding(
+                "warn", "postfix",
+                "milter_default_action = accept: while the milter is down nothing checks the "
+                "tenant stamp and mail is relayed unsigned (only for a single-tenant relay "
+                "that prefers unsigned mail to delayed mail)",
+                fix,
+            )  # fmt: skip
+        else:
+            yield Finding("ok", "postfix", f"milter_default_action = {action}")
 
     def _size(self, v: dict[str, str]) -> Iterator[Finding]:
         limit = int(v.get("message_size_limit", "0") or 0)
@@ -384,6 +403,39 @@ class Doctor:
         yield from problems
         if maps and not problems:
             yield Finding("ok", "postfix", f"{len(maps)} map file(s) present")
+            yield from self._maps_match_catalog(v)
+
+    def _maps_match_catalog(self, v: dict[str, str]) -> Iterator[Finding]:
+        """Postfix's sender-domain and return-host maps against the catalog (one list)."""
+        if self.catalog is None:
+            return
+        try:
+            expected = render_maps(tenant_record(t) for t in self.catalog.tenants.values())
+        except MapError as exc:
+            yield Finding("fail", "postfix", f"the catalog cannot be routed: {exc}")
+            return
+        fix = (
+            f"sigfilter postfix-maps --catalog {self.conf.catalog} --out DIR "
+            "(the maps' directory) && postfix reload"
+        )
+        for param, name in (
+            ("smtpd_sender_restrictions", "tenant_senders"),
+            ("sender_dependent_relayhost_maps", "relayhost_by_sender"),
+        ):
+            for _, path in _map_files(v.get(param, ""))[:1]:
+                drift = differences(expected, name, Path(path).read_text("utf-8", "replace"))
+                if drift:
+                    shown = "; ".join(drift[:5]) + (
+                        f" (+{len(drift) - 5} more)" if len(drift) > 5 else ""
+                    )
+                    yield Finding(
+                        "fail",
+                        "postfix",
+                        f"{path} ({param}) differs from the catalog: {shown}",
+                        fix,
+                    )
+                else:
+                    yield Finding("ok", "postfix", f"{path} ({param}) agrees with the catalog")
 
     def _certificates(self, v: dict[str, str], services: dict[str, str]) -> Iterator[Finding]:
         files: dict[str, str] = {}

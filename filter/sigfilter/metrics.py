@@ -35,7 +35,7 @@ log = logging.getLogger("sigfilter.metrics")
 
 # Skip reasons that mean something is broken, not that the message needs no signature:
 # they are counted as errors too.
-ERROR_REASONS = frozenset({"time-limit", "store-unavailable"})
+ERROR_REASONS = frozenset({"time-limit", "store-unavailable", "identity-unavailable"})
 
 # CachedStore.stats() key -> the result label of sigfilter_cache_lookups_total
 _LOOKUP_RESULTS = {

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import Milter  # type: ignore[import-untyped]
 import milter as milter_module  # type: ignore[import-not-found]
 
+from .address import Address
 from .catalog import TenantRecord
 from .defaults import (
     CONNECTOR_CERT_NAME,
@@ -40,12 +41,12 @@ from .defaults import (
 from .dkimkeys import KeyCache, KeyFileError, cached_dns, policy_for
 from .dkimsign import AuthChanges, SigningError, auth_changes
 from .engine import Result, rewrite, tenant_options
+from .identity import sender_verdict, stamp_verdict
 from .logline import format_line
 from .metrics import Metrics, start_server
 from .mime.headers import HeaderBlock, parse_content_type, parse_header_block
 from .service import SignatureService
 from .skips import Skip, check_headers, type_reason
-from .store.base import StoreUnavailable
 
 log = logging.getLogger("sigfilter.milter")
 message_log = logging.getLogger("sigfilter.message")  # the one line per message
@@ -108,6 +109,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self.tenant = ""
         self.unverified = ""  # why the tenant stamp could not be checked, if it could not
         self.tenant_record: TenantRecord | None = None  # found at MAIL FROM
+        self.address: Address | None = None  # the canonical sender (address.py)
         self.started = time.monotonic()
 
     # -- callbacks ---------------------------------------------------------------------
@@ -119,13 +121,15 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         refused = self._connector_check()
         if refused is not None:
             return refused
-        try:
-            tenant = self.service.tenant_for(self.sender) if self.sender else None
-        except StoreUnavailable:
-            return CONTINUE  # decided at the end, from the cache if it can
-        self.tenant_record = tenant  # the tenant check at end of headers reuses it
-        if tenant is None:
-            return self._pass("unknown-sender")
+        # Identity fails closed (identity.py): an address without a canonical form, a
+        # domain no tenant has, or no tenant records held yet is refused here.
+        verdict, address, tenant = sender_verdict(mailfrom, self.service.held_identity())
+        self.address = address
+        if address is not None:
+            self.sender = address.text  # the address Postfix routes, for every decision
+        if verdict.refused or tenant is None:
+            return self._refuse(verdict.action, verdict.reason, verdict.text)
+        self.tenant_record = tenant  # the tenant check at end of headers uses it
         self.tenant = tenant.key
         return CONTINUE
 
@@ -195,7 +199,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
     def _sign(self) -> int:
         if self.size > self.settings.max_size:
             return self._pass("too-large", f"{self.size} bytes")
-        found = self.service.lookup(self.sender, self.recipients)
+        found = self.service.lookup(self.address or self.sender, self.recipients)
         self.tenant = found.tenant.key if found.tenant else self.tenant
         if found.signature is None or found.tenant is None:
             # The lookup's other details name the sender: only the outage's is logged.
@@ -302,32 +306,20 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         Otherwise tenant B could send as tenant A's domain through the shared EOP ranges
         and get A's signature and a relay into A.
         """
-        try:
-            tenant = self.tenant_record or (
-                self.service.tenant_for(self.sender) if self.sender else None
-            )
-        except StoreUnavailable:
-            self.unverified = "tenant-id-store-unavailable"  # said in the message's line
-            return None
-        if tenant is None:
-            return None  # not ours: no signature, and Postfix refuses the sender domain
+        tenant = self.tenant_record
+        if tenant is None:  # envfrom refuses first; never relay what was not decided
+            return self._refuse("tempfail", "identity-unavailable", "tenant not decided")
         name = TENANT_ID_HEADER.lower().encode()
-        stamps = {v.strip().lower() for n, v in self.headers if n.lower() == name}
-        expected = tenant.tenant_id.strip().lower()
-        if not stamps or not expected:
-            reason = "tenant-id-missing" if not stamps else "tenant-id-unset"
-            action = self.settings.tenant_id_missing
-            if action == "accept":
-                self.unverified = reason  # said in the message's one line
-                return None
-            return self._refuse(action, reason, "message carries no verifiable tenant",
-                                tenant=tenant.key)  # fmt: skip
-        if stamps == {expected.encode()}:
-            return None
-        stamped = _printable(b",".join(sorted(stamps)).decode("latin-1"))
-        text = "message is not from the sender domain's tenant"
-        action = self.settings.tenant_id_mismatch
-        return self._refuse(action, "tenant-id-mismatch", text, tenant=tenant.key, stamped=stamped)
+        stamps = [v for n, v in self.headers if n.lower() == name]
+        settings = self.settings
+        verdict = stamp_verdict(
+            tenant, stamps, settings.tenant_id_mismatch, settings.tenant_id_missing
+        )
+        if verdict.refused:
+            fields = {k: _printable(v) for k, v in verdict.fields.items()}
+            return self._refuse(verdict.action, verdict.reason, verdict.text, **fields)
+        self.unverified = verdict.reason  # accepted unverified: said in the message's line
+        return None
 
     def _refuse(self, action: str, reason: str, text: str, **fields: Any) -> int:
         """550 5.7.1 (reject) or 451 4.7.1 (tempfail), logged and counted."""
@@ -378,7 +370,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         line = {
             "queue_id": self._queue_id(),
             "tenant": self.tenant,
-            who: self.sender if who == "sender" else self.sender.rpartition("@")[2],
+            who: _printable(self.sender if who == "sender" else self.sender.rpartition("@")[2]),
             "action": action,
             "reason": reason,
             "bytes_in": len(self.head) + self.size,

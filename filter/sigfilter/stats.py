@@ -46,7 +46,9 @@ def render(summary: dict[str, Any], url: str) -> str:
         f"up {_duration(summary['uptime_seconds'])}, {summary['in_flight']} in flight",
         f"last {summary['minutes']} min: {total} messages, "
         f"{acts.get('signed', 0)} signed ({_pct(acts.get('signed', 0), total)}), "
-        f"{acts.get('skipped', 0)} skipped, {acts.get('error', 0)} errors",
+        f"{acts.get('skipped', 0)} skipped, "
+        f"{acts.get('rejected', 0) + acts.get('tempfailed', 0)} refused, "
+        f"{acts.get('error', 0)} errors",
     ]
     rows = [(*key.split(":", 1), n) for key, n in summary["by_reason"].items()]
     width = max([len(r[1]) for r in rows] + [6])

@@ -81,7 +81,8 @@ def test_every_role_variable_is_documented_with_its_default() -> None:
     registered = {"sigfilter_published", "sigfilter_postfix_values",
                   "sigfilter_connector_networks_effective", "sigfilter_queue", "sigfilter_health",
                   "sigfilter_postfix_template", "sigfilter_return_host",
-                  "sigfilter_connector_networks"}  # fmt: skip
+                  "sigfilter_connector_networks", "sigfilter_maps",
+                  "sigfilter_transport_args"}  # fmt: skip
     assert used - registered <= set(defaults), sorted(used - registered - set(defaults))
 
 
@@ -118,6 +119,16 @@ def applied() -> Iterator[tuple[Path, dict[str, object], Sink]]:
     sink.start()
     port = free_port()
     pf = work / "postfix"
+    # The catalog is the one list of tenants: its return_host is the sink here.
+    catalog = work / "catalog-src"
+    shutil.copytree(REPO / "examples" / "catalog", catalog)
+    toml = catalog / "tenants" / "example.com" / "tenant.toml"
+    toml.write_text(
+        toml.read_text().replace(
+            'return_host = "example-com.mail.protection.outlook.com"',
+            f'return_host = "127.0.0.1:{sink.port}"',
+        )
+    )
     variables: dict[str, object] = {
         "sigfilter_manage_packages": False,
         "sigfilter_manage_user": False,
@@ -125,7 +136,8 @@ def applied() -> Iterator[tuple[Path, dict[str, object], Sink]]:
         "sigfilter_install": False,
         "sigfilter_config_dir": str(work / "etc"),
         "sigfilter_catalog_dir": str(work / "etc" / "catalog"),
-        "sigfilter_catalog_src": str(REPO / "examples" / "catalog"),
+        "sigfilter_catalog_src": str(catalog),
+        "sigfilter_bin": str(BIN / "sigfilter"),
         "sigfilter_milter_socket": f"unix:{work / 'milter' / 'milter.sock'}",
         "sigfilter_metrics": "off",
         "sigfilter_connector_cert_name": "",
@@ -152,7 +164,7 @@ def applied() -> Iterator[tuple[Path, dict[str, object], Sink]]:
         "sigfilter_postfix_queue_run_delay": "1s",
         "sigfilter_postfix_minimal_backoff": "1s",
         "sigfilter_postfix_maximal_backoff": "2s",
-        "sigfilter_tenants": [{"domain": "example.com", "return_host": f"127.0.0.1:{sink.port}"}],
+        "sigfilter_tenants": [],
         "sigfilter_tls_files": [
             {
                 "src": str(work / "example-com.key"),

@@ -101,7 +101,9 @@ def relay() -> Iterator[Relay]:
         smtpd_port=free_port(),
         sink_port=0,
         milter=milter.postfix_spec,
+        default_action="tempfail",  # the shipped default (doctor warns about accept)
         overrides={"TLS_SMTPD_LEVEL": "may", "TLS_SMTPD_CHAIN_FILES": f"{key}, {cert}"},
+        catalog=CATALOG,  # the tenant maps as `sigfilter postfix-maps` writes them
     )
     config = work / "milter.toml"
     config.write_text(
@@ -112,7 +114,6 @@ def relay() -> Iterator[Relay]:
         redis.start()
         sink.start()
         postfix.sink_port = sink.port
-        postfix.tenant_domains = {"example.com": f"127.0.0.1:{sink.port}"}
         relay = Relay(redis, milter, postfix, config, tls)
         relay.version = relay.publish()
         milter.start()
@@ -197,6 +198,23 @@ def test_missing_map_file(relay: Relay) -> None:
         result,
         f"FAIL  postfix  map file {missing} (sender_dependent_relayhost_maps) is missing",
         "create it (postfix/README.md lists its lines), then postfix reload",
+    )
+
+
+def test_tenant_maps_that_drifted_from_the_catalog(relay: Relay) -> None:
+    senders = relay.postfix.conf_dir / "tenant_senders"
+    with senders.open("a") as f:
+        f.write("stranger.example OK\n")
+    try:
+        result = relay.doctor("--no-dns", "-q")
+    finally:
+        relay.postfix.write_config()
+    reported(
+        result,
+        f"FAIL  postfix  {senders} (smtpd_sender_restrictions) differs from the catalog: "
+        "stranger.example is not in the catalog",
+        f"sigfilter postfix-maps --catalog {CATALOG} --out DIR (the maps' directory) "
+        "&& postfix reload",
     )
 
 

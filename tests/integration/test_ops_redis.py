@@ -7,7 +7,9 @@ store-unavailable error and its log line are read back from /metrics and the mil
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import smtplib
 import tempfile
 import time
@@ -30,6 +32,7 @@ from support import MESSAGES, decoded_leaves, to_crlf
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 AVERY = "avery.quill@example.com"
 OTHER = "someone@not-in-catalog.example"
+NOREPLY = "noreply@example.com"  # a user of the tenant that AVERY's messages never ask for
 RAW = to_crlf((MESSAGES / "c24_generic_html-base64.eml").read_bytes())
 
 
@@ -64,8 +67,8 @@ class Stack:
         }
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+@contextlib.contextmanager
+def redis_stack(hold_users: bool) -> Iterator[Stack]:
     work = Path(tempfile.mkdtemp(prefix="sigfilter-ops-redis-"))
     work.chmod(0o755)
     redis = RedisServer()
@@ -75,6 +78,7 @@ def stack() -> Iterator[Stack]:
         redis_url=redis.url,
         metrics_port=free_port(),
         extra_args=["--log-format", "json"],
+        config={"hold_users": hold_users},
     )
     try:
         redis.start()
@@ -96,6 +100,14 @@ def stack() -> Iterator[Stack]:
         milter.stop(kill=True)
         sink.stop()
         redis.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    """Users through the TTL cache (hold_users = false): the cache's own counts."""
+    with redis_stack(hold_users=False) as running:
+        yield running
 
 
 def json_lines(log: str) -> list[dict[str, str]]:
@@ -103,44 +115,70 @@ def json_lines(log: str) -> list[dict[str, str]]:
 
 
 def test_cache_counts_then_a_redis_outage(stack: Stack) -> None:
-    # First message: MAIL FROM asks for the domain and tenant records (2 misses); the
-    # end of the message finds those cached (2 hits) and asks for the user (1 miss).
+    # Tenants and domains are held in memory (identity.py, loaded at start and on each
+    # publish): only the user record goes through the cache. First message: 1 miss.
     assert "Avery Quill" in decoded_leaves(stack.send(AVERY))["plain"]
-    assert stack.lookups() == {"hit": 2.0, "miss": 3.0, "stale": 0.0, "unavailable": 0.0}
-    stack.send(AVERY)  # everything cached now: 5 hits
-    assert stack.lookups() == {"hit": 7.0, "miss": 3.0, "stale": 0.0, "unavailable": 0.0}
+    assert stack.lookups() == {"hit": 0.0, "miss": 1.0, "stale": 0.0, "unavailable": 0.0}
+    stack.send(AVERY)  # cached now: 1 hit
+    assert stack.lookups() == {"hit": 1.0, "miss": 1.0, "stale": 0.0, "unavailable": 0.0}
 
     stack.redis.stop()
-    # A sender domain never looked up: the cache must ask Redis, which is down. The
-    # message passes unchanged, counted as an error of kind store-unavailable.
-    got = stack.send(OTHER)
+    # A domain no tenant has is refused although Redis is down: identity never waits
+    # on Redis (issue 12).
+    with pytest.raises(smtplib.SMTPSenderRefused) as err:
+        stack.send(OTHER)
+    assert err.value.smtp_code == 550
+    # A tenant's user never looked up: the cache must ask Redis, which is down. Signing
+    # fails open: the message passes unchanged, counted as an error of kind
+    # store-unavailable.
+    got = stack.send(NOREPLY)
     assert got.endswith(RAW.split(b"\r\n\r\n", 1)[1])
     metrics = stack.metrics()
     assert metrics[("sigfilter_redis_errors_total", ())] == 1  # then left alone for 1 s
     assert metrics[("sigfilter_errors_total", (("kind", "store-unavailable"),))] == 1
-    skipped = (("action", "skipped"), ("reason", "store-unavailable"), ("tenant", ""))
+    skipped = (("action", "skipped"), ("reason", "store-unavailable"), ("tenant", "example.com"))
     assert metrics[("sigfilter_messages_total", skipped)] == 1
-    # At MAIL FROM, at the end of the headers (the tenant check) and at the end.
-    assert stack.lookups()["unavailable"] == 3
+    assert stack.lookups()["unavailable"] == 1  # the user record, at the end
     # A known sender still gets signed from the cache while Redis is down.
     assert "Avery Quill" in decoded_leaves(stack.send(AVERY))["plain"]
-    assert stack.lookups()["hit"] == 12
+    assert stack.lookups()["hit"] == 2
 
     # --log-format json: each message's line is one JSON object, alone on its line.
     deadline = time.monotonic() + 30
-    while len(lines := json_lines(stack.milter.log_text())) < 4:
+    while len(lines := json_lines(stack.milter.log_text())) < 5:
         assert time.monotonic() < deadline, stack.milter.log_text()
         time.sleep(0.05)
     assert [(x["action"], x["reason"]) for x in lines] == [
         ("signed", "ok"),
         ("signed", "ok"),
+        ("rejected", "unknown-sender"),
         ("skipped", "store-unavailable"),
         ("signed", "ok"),
     ]
-    line = lines[2]
-    assert line["action"] == "skipped" and line["sender_domain"] == "not-in-catalog.example"
+    line = lines[3]
+    assert line["action"] == "skipped" and line["sender_domain"] == "example.com"
     port = stack.redis.port
-    assert line["detail"] == (
-        f"Redis: Error 111 connecting to 127.0.0.1:{port}. Connection refused. "
-        "(not asked again for 1 s)"
-    )
+    # the first request that failed (the one that then rests the backend for 1 s)
+    assert line["detail"] == f"Redis: Error 111 connecting to 127.0.0.1:{port}. Connection refused."
+
+
+def test_held_users_are_signed_through_a_redis_outage() -> None:
+    """The default (hold_users): every user record of the version is held, so a sender
+    never seen before is still decided from memory while Redis is down."""
+    with redis_stack(hold_users=True) as stack:
+        stack.redis.stop()
+        assert "Avery Quill" in decoded_leaves(stack.send(AVERY))["plain"]
+        got = stack.send(NOREPLY)  # its rule says never sign: decided without Redis
+        assert got.endswith(RAW.split(b"\r\n\r\n", 1)[1])
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            stack.send(OTHER)
+        assert stack.lookups() == {"hit": 0.0, "miss": 0.0, "stale": 0.0, "unavailable": 0.0}
+        deadline = time.monotonic() + 30
+        while len(lines := json_lines(stack.milter.log_text())) < 3:
+            assert time.monotonic() < deadline, stack.milter.log_text()
+            time.sleep(0.05)
+        assert [(x["action"], x["reason"]) for x in lines] == [
+            ("signed", "ok"),
+            ("skipped", "rule-skip"),
+            ("rejected", "unknown-sender"),
+        ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import smtplib
 import socket
 import tempfile
 import threading
@@ -44,7 +45,7 @@ def message(name: str) -> bytes:
 TRAFFIC = [
     ("c24_generic_html-base64.eml", AVERY, "signed", "ok"),
     ("c12_iphone_new-plain-footer.eml", AVERY, "signed", "ok"),
-    ("c24_generic_html-base64.eml", OTHER, "skipped", "unknown-sender"),
+    ("c24_generic_html-base64.eml", OTHER, "rejected", "unknown-sender"),
     ("c32_gmail_skip-loop-header.eml", AVERY, "skipped", "loop"),
     ("c36_applemail_skip-smime-signed.eml", AVERY, "skipped", "signed-smime"),
 ]
@@ -53,8 +54,12 @@ TRAFFIC = [
 @pytest.fixture(scope="module")
 def ops() -> Iterator[Stack]:
     with running_stack("sigfilter-ops-", milter={"metrics_port": free_port()}) as stack:
-        for name, sender, _, _ in TRAFFIC:
-            stack.send(message(name), sender)
+        for name, sender, action, _ in TRAFFIC:
+            if action == "rejected":  # refused at MAIL FROM (no tenant has the domain)
+                with pytest.raises(smtplib.SMTPSenderRefused):
+                    stack.send(message(name), sender)
+            else:
+                stack.send(message(name), sender)
         yield stack
 
 
@@ -177,16 +182,16 @@ def test_stats_summarises_the_last_hour(ops: Stack) -> None:
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["total"] == len(TRAFFIC)
-    assert summary["by_action"] == {"signed": 2, "skipped": 3}
+    assert summary["by_action"] == {"signed": 2, "skipped": 2, "rejected": 1}
     assert summary["by_reason"] == {
         "signed:ok": 2,
-        "skipped:unknown-sender": 1,
+        "rejected:unknown-sender": 1,
         "skipped:loop": 1,
         "skipped:signed-smime": 1,
     }
     text = CliRunner().invoke(main, ["stats", "--url", url]).output
-    assert "last 60 min: 5 messages, 2 signed (40.0%), 3 skipped, 0 errors" in text
-    assert "  skipped  unknown-sender       1  20.0%" in text
+    assert "last 60 min: 5 messages, 2 signed (40.0%), 2 skipped, 1 refused, 0 errors" in text
+    assert "  rejected unknown-sender       1  20.0%" in text
 
 
 def test_stats_without_a_milter_says_so() -> None:

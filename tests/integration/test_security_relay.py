@@ -16,6 +16,7 @@ import pytest
 from securestack import (
     AVERY,
     CONNECTOR_NAME,
+    OPS,
     RCPT,
     TENANT_A_ID,
     TENANT_B_ID,
@@ -107,7 +108,45 @@ def test_sender_domain_of_no_tenant_is_refused(stack: SecureStack, sender: str) 
     with pytest.raises((smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)) as err:
         stack.send(message(), cert=stack.exo_cert, sender=sender)
     text = str(err.value)
-    assert "554" in text and "Sender address rejected" in text, text
+    # The milter refuses at MAIL FROM (no tenant has the domain; the null sender has
+    # none); Postfix's tenant_senders map would refuse at RCPT TO otherwise.
+    assert "550" in text and "5.7.1" in text, text
+    nothing_relayed(stack)
+
+
+# Other spellings of a tenant's sender (issue 12, finding 1): Postfix routes the
+# canonical address (one trailing dot stripped, case ignored, quotes removed), so the
+# milter decides on the same address.
+SPELLINGS = ["avery.quill@example.com.", "Avery.Quill@EXAMPLE.COM", '"AVERY.QUILL"@Example.Com.']
+
+
+@pytest.mark.parametrize("sender", SPELLINGS)
+def test_other_spellings_of_a_real_user_are_signed(stack: SecureStack, sender: str) -> None:
+    stack.send(message(), cert=stack.exo_cert, sender=sender)
+    (got,) = stack.sinks["example.com"].wait_for(1, timeout=30)
+    body = got.data.partition(b"\r\n\r\n")[2]
+    assert b"Avery Quill" in body and b"Head of Mail Flow" in body
+    assert b"X-Sigfilter-Processed: 1" in got.data
+
+
+@pytest.mark.parametrize("tenant_id", [TENANT_B_ID, None], ids=["foreign-stamp", "no-stamp"])
+@pytest.mark.parametrize("sender", [*SPELLINGS, "ceo@example.com.", "CEO@EXAMPLE.COM."])
+def test_other_spellings_with_a_foreign_or_no_stamp_are_refused(
+    stack: SecureStack, sender: str, tenant_id: str | None
+) -> None:
+    with pytest.raises(smtplib.SMTPDataError) as err:
+        stack.send(message(tenant_id=tenant_id), cert=stack.exo_cert, sender=sender)
+    assert err.value.smtp_code == 550 and b"5.7.1" in err.value.smtp_error
+    nothing_relayed(stack)
+
+
+@pytest.mark.parametrize(
+    "sender", ["avery.quill@example.com..", "@evil.example:avery.quill@example.com"]
+)
+def test_addresses_without_a_canonical_form_are_refused(stack: SecureStack, sender: str) -> None:
+    with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused)) as err:
+        stack.send(message(), cert=stack.exo_cert, sender=sender)
+    assert "5.7.1" in str(err.value) or "5.1.7" in str(err.value), str(err.value)
     nothing_relayed(stack)
 
 
@@ -137,11 +176,12 @@ def test_recipients_never_choose_the_route(stack: SecureStack) -> None:
 
 
 def test_each_tenant_returns_to_its_own_host(stack: SecureStack) -> None:
-    # example.org is relayed (a Postfix tenant) but not signed (no catalog entry)
-    stack.send(message(tenant_id=None), cert=stack.exo_cert, sender="ops@example.org",
+    # example.org is the second tenant (its own Exchange tenant id)
+    stack.send(message(tenant_id=TENANT_B_ID), cert=stack.exo_cert, sender=OPS,
                rcpts=("someone@example.com",))  # fmt: skip
     (got,) = stack.sinks["example.org"].wait_for(1, timeout=30)
-    assert got.mail_from == "ops@example.org"
+    assert got.mail_from == OPS
+    assert b"Ops Desk / Example Org" in got.data
     assert stack.sinks["example.com"].messages == []
 
 

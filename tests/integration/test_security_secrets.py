@@ -104,3 +104,40 @@ def test_admin_commands_read_the_password_file(redis_server: RedisServer, tmp_pa
     result = runner.invoke(main, args, env=env)
     assert result.exit_code == 0 and "published version" in result.output, result.output
     assert password not in result.output
+
+
+def test_doctor_uses_redis_password_file_and_never_prints_a_password(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Issue 12, point 7: doctor read no password (a healthy protected Redis failed), and
+    `doctor --redis redis://:PW@…` and a failed publish printed the password."""
+    password = "pw-" + secrets.token_hex(16)
+    redis_server.client().config_set("requirepass", password)
+    RedisPublisher(connect(redis_server.url, 2.0, password)).publish(
+        compile_catalog(load_catalog(CATALOG)), {"catalog": "test"}
+    )
+    password_file = tmp_path / "redis.password"
+    password_file.write_text(password + "\n")
+    password_file.chmod(0o600)
+    config = tmp_path / "milter.toml"
+    config.write_text(
+        f'[milter]\nsocket = "unix:{tmp_path / "none.sock"}"\nredis = "{redis_server.url}"\n'
+        f'redis_password_file = "{password_file}"\n'
+    )
+    runner = CliRunner()
+    args = ["doctor", "--config", str(config), "--no-postfix", "--no-dns"]
+    result = runner.invoke(main, args)
+    assert f"ok    redis    {redis_server.url} answers; catalog version" in result.output, (
+        result.output
+    )
+    # A password in the URL: refused as configuration, and never printed.
+    with_pw = f"redis://:{password}@127.0.0.1:{redis_server.port}/0"
+    result = runner.invoke(main, ["doctor", "--redis", with_pw, "--no-postfix", "--no-dns"])
+    assert password not in result.output
+    assert "redis://***@127.0.0.1" in result.output
+    # A publish that fails (Redis down) names the server, never the password.
+    redis_server.stop()
+    stopped = runner.invoke(main, ["publish", str(CATALOG), "--redis", with_pw])
+    assert stopped.exit_code == 69, stopped.output
+    assert "redis://***@127.0.0.1" in stopped.output
+    assert password not in stopped.output, stopped.output

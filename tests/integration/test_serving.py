@@ -206,7 +206,8 @@ def test_cli_publish_stats_flush(redis_server: RedisServer, catalog: Path) -> No
     stats = runner.invoke(main, ["cache", "stats", "--redis", redis_server.url])
     assert stats.exit_code == 0
     lines = dict(line.split(": ", 1) for line in stats.stdout.splitlines())
-    assert lines["records"] == "4" and lines["current_version"] != "none"
+    # identity (every tenant and domain), tenant, domain and the two users
+    assert lines["records"] == "5" and lines["current_version"] != "none"
     flush = runner.invoke(main, ["cache", "flush", "--redis", redis_server.url, "--yes"])
     assert flush.exit_code == 0 and "removed" in flush.stdout
     after = runner.invoke(main, ["cache", "stats", "--redis", redis_server.url])

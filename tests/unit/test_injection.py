@@ -170,8 +170,7 @@ FIELD_TEMPLATE = (
             "CEO",
             '" onmouseover="alert(1)',
             "<table><tbody><tr><td><b>Avery Quill</b></td></tr>\n"
-            '<tr><td><a href="&quot; onmouseover=&quot;alert(1)">CEO</a></td></tr>'
-            "</tbody></table>",
+            "<tr><td><a>CEO</a></td></tr></tbody></table>",  # not an absolute URL: removed
         ),
         (
             "Avery Quill",
@@ -221,8 +220,28 @@ SANITIZED = [
     ('<a href="data:text/html;base64,PHNjcmlwdD4=">x</a>', "<a>x</a>"),
     ('<img src="data:image/png;base64,iVBORw0KGgo=" alt="logo">', '<img alt="logo">'),
     ('<img src="http://cdn.example.com/logo.png">', "<img>"),
-    ('<img src="x" onerror="alert(1)">', '<img src="x">'),
-    ('"><img src=x onerror=alert(1)>', '"&gt;<img src="x">'),
+    ('<img src="x" onerror="alert(1)">', "<img>"),
+    ('"><img src=x onerror=alert(1)>', '"&gt;<img>'),
+    # issue 12: only absolute https/http/mailto/tel/cid URLs, with a host for http(s)
+    ('<img src="//evil.example/x.png">', "<img>"),
+    ('<a href="//evil.example/">x</a>', "<a>x</a>"),
+    ('<img src="\\\\evil.example\\share\\x.png">', "<img>"),
+    ('<a href="\\\\evil.example\\share">x</a>', "<a>x</a>"),
+    ('<img src="&#92;&#92;evil.example&#92;s&#92;x.png">', "<img>"),
+    ('<img src="https:\\\\evil.example\\x.png">', "<img>"),
+    ('<img src="https://ok.example\\..\\x.png">', "<img>"),
+    ('<a href="/\\evil.example">x</a>', "<a>x</a>"),
+    ('<a href="file://evil.example/share/x">x</a>', "<a>x</a>"),
+    ('<img src="file:///C:/x.png">', "<img>"),
+    ('<a href="https://www.example.com@evil.example/">x</a>', "<a>x</a>"),
+    ('<a href="https:///evil.example">x</a>', "<a>x</a>"),
+    ('<a href="https:evil.example">x</a>', "<a>x</a>"),
+    ('<a href="images/logo.png">x</a>', "<a>x</a>"),
+    ('<a href="#top">x</a>', "<a>x</a>"),
+    ('<a href="mailto:">x</a>', "<a>x</a>"),
+    ('<a href="tel:javascript">x</a>', "<a>x</a>"),
+    ('<a href="cid:logo@x">x</a>', "<a>x</a>"),
+    ('<img src="mailto:a@example.com">', "<img>"),
     ("<script>alert(1)</script><p>hi</p>", "<p>hi</p>"),
     ('<p onclick="alert(1)" style="color:red">hi</p>', '<p style="color:red">hi</p>'),
     ('<div style="background:url(javascript:alert(1));color:#333">x</div>', '<div style="color:#333">x</div>'),
@@ -243,7 +262,7 @@ KEPT = [
     '<img src="https://cdn.example.com/logo.png" alt="logo" width="96" height="24">',
     '<img src="cid:0123abcd.logo.png@sigfilter" alt="logo">',
     '<a href="mailto:avery.quill@example.com">m</a> <a href="tel:+15550100">t</a>'
-    ' <a href="https://www.example.com/">w</a> <a href="#top">t</a>',
+    ' <a href="https://www.example.com/">w</a> <a href="HTTP://www.example.com:8080/a?b#c">h</a>',
     '<b>bold</b> <i>i</i> <font color="#333333" face="Arial">f</font> <span class="x">s</span>',
     '<table cellpadding="0" cellspacing="0" border="0" style="font-size:13px"><tbody>'
     '<tr><td colspan="2" valign="top">x</td></tr></tbody></table>',
@@ -269,3 +288,47 @@ def test_template_markup_is_sanitized_at_compile_time(cat_dir: Path) -> None:
     )
     html, _ = avery_entry(cat_dir)
     assert html == "<p>Avery Quill</p><a>Head of Mail Flow</a>"
+
+
+# -- URLs in templates: the sanitizer's rule, applied by `catalog check` (issue 12) --------
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        ('<img src="\\\\files.example\\share\\logo.png">', "src='\\\\\\\\files.example"),
+        ('<a href="//evil.example/">x</a>', "href='//evil.example/'"),
+        ("<a href='images/x.html'>x</a>", "href='images/x.html'"),
+        ("<img src=//evil.example/{{ email }}>", "src='//evil.example/{{"),
+        ('<a href="\\\\{{ website }}">x</a>', "href='\\\\\\\\{{ website }}'"),
+        ('<img src="http://cdn.example.com/x.png">', "src='http://cdn.example.com/x.png'"),
+    ],
+)
+def test_catalog_check_refuses_urls_the_sanitizer_would_drop(
+    cat_dir: Path, line: str, shown: str
+) -> None:
+    path = template(cat_dir)
+    path.write_text("<p>{{ display_name }}</p>\n" + line + "\n")
+    result = CliRunner().invoke(main, ["catalog", "check", str(cat_dir)])
+    assert result.exit_code == 65, result.output
+    assert f"{path}:2: {shown}" in result.output, result.output
+    assert "is not allowed: only absolute" in result.output
+
+
+def test_catalog_check_accepts_the_urls_signatures_use(cat_dir: Path) -> None:
+    template(cat_dir).write_text(
+        '<p><a href="https://www.example.com/">w</a> <a href="mailto:{{ email }}">m</a>'
+        ' <a href="tel:{{ phone }}">t</a> <img src="{{ image("logo.png") }}">'
+        ' <img src="cid:logo@example.com"></p>\n'
+    )
+    result = CliRunner().invoke(main, ["catalog", "check", str(cat_dir)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_unc_path_from_a_directory_field_is_removed(cat_dir: Path) -> None:
+    template(cat_dir).write_text(
+        '<p><a href="{{ website }}">w</a><img src="{{ website }}" alt="x"></p>\n'
+    )
+    users(cat_dir).write_text(f"email,display_name,website\n{AVERY},A,\\\\evil.example\\s\\x\n")
+    html, _ = avery_entry(cat_dir)
+    assert html == '<p><a>w</a><img alt="x"></p>'

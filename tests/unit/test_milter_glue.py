@@ -10,12 +10,15 @@ import pytest
 from sigfilter.milter import (
     ACCEPT,
     CONTINUE,
+    REJECT,
+    TEMPFAIL,
     MilterSettings,
     SigfilterMilter,
     milter_socket,
     negotiated_callbacks,
 )
 from sigfilter.service import SignatureService, embedded_store
+from sigfilter.store.base import StoreUnavailable
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 
@@ -39,6 +42,9 @@ class Recorder(SigfilterMilter):
 
     def getsymval(self, sym: str) -> str:
         return "4ABCDEF" if sym == "i" else ""
+
+    def setreply(self, rcode: str, xcode: str, msg: str) -> None:
+        self.actions.append(("setreply", rcode, xcode))
 
 
 @pytest.fixture(autouse=True)
@@ -81,10 +87,52 @@ def test_signs_and_marks_processed() -> None:
     assert ("addheader", "X-Sigfilter-Processed", "1") in m.actions
 
 
-def test_unknown_sender_is_accepted_at_mail_from() -> None:
+def test_unknown_sender_is_refused_at_mail_from() -> None:
+    # Fail closed (issue 12): a domain no tenant has is not relayed unchecked.
     m = Recorder()
-    assert m.envfrom("<someone@elsewhere.example>") == ACCEPT
-    assert m.actions == []
+    assert m.envfrom("<someone@elsewhere.example>") == REJECT
+    assert m.actions == [("setreply", "550", "5.7.1")]
+
+
+@pytest.mark.parametrize(
+    "sender", ["avery.quill@example.com.", "Avery.Quill@EXAMPLE.COM", '"avery.quill"@Example.com.']
+)
+def test_other_spellings_of_a_user_are_signed(sender: str) -> None:
+    m = Recorder()
+    codes = feed(m, sender, PLAIN, BODY)
+    assert codes[-1] == ACCEPT and all(c == CONTINUE for c in codes[:-1])
+    body = b"".join(a[1] for a in m.actions if a[0] == "replacebody")  # type: ignore[misc]
+    assert b"Avery Quill" in body and b"Head of Mail Flow" in body
+
+
+@pytest.mark.parametrize(
+    ("sender", "code"),
+    [
+        ("", REJECT),
+        ("avery.quill@example.com..", REJECT),
+        ("@x.example:avery.quill@example.com", REJECT),
+    ],
+)
+def test_addresses_without_a_canonical_form_are_refused(sender: str, code: int) -> None:
+    m = Recorder()
+    assert m.envfrom(f"<{sender}>") == code
+    assert m.actions == [("setreply", "550", "5.7.1")]
+
+
+def test_nothing_held_is_tempfailed() -> None:
+    # A store that cannot name its tenants (Redis down at start, nothing loaded).
+    SigfilterMilter.service = SignatureService(EmptyStore())
+    m = Recorder()
+    assert m.envfrom("<avery.quill@example.com>") == TEMPFAIL
+    assert m.actions == [("setreply", "451", "4.7.1")]
+
+
+class EmptyStore:
+    def version(self) -> int | None:
+        return None
+
+    def get(self, key: str) -> bytes | None:
+        raise StoreUnavailable("down")
 
 
 @pytest.mark.parametrize(

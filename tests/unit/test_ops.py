@@ -79,6 +79,9 @@ class Recorder(SigfilterMilter):
     def addheader(self, name: str, value: str, idx: int = -1) -> None:
         pass
 
+    def setreply(self, rcode: str, xcode: str, msg: str) -> None:
+        pass
+
     def getsymval(self, sym: str) -> str:
         return "4QID" if sym == "i" else ""
 
@@ -134,7 +137,7 @@ def test_messages_are_counted_by_action_reason_and_tenant(
     assert feed(m, "someone@elsewhere.example") == ACCEPT
     got = values(metrics)
     signed = (("action", "signed"), ("reason", "ok"), ("tenant", "example.com"))
-    unknown = (("action", "skipped"), ("reason", "unknown-sender"), ("tenant", ""))
+    unknown = (("action", "rejected"), ("reason", "unknown-sender"), ("tenant", ""))
     assert got[("sigfilter_messages_total", signed)] == 1
     assert got[("sigfilter_messages_total", unknown)] == 1
     assert got[("sigfilter_messages_seen_total", ())] == 2
@@ -143,7 +146,7 @@ def test_messages_are_counted_by_action_reason_and_tenant(
     assert got[("sigfilter_catalog_version", ())] == 1
     lines = [parse_kv(r.getMessage()) for r in caplog.records if r.name == "sigfilter.message"]
     assert [(x["queue_id"], x["action"], x.get("tenant")) for x in lines] == [
-        ("4QID", "signed", "example.com"), ("4QID", "skipped", None)]  # fmt: skip
+        ("4QID", "signed", "example.com"), ("4QID", "rejected", None)]  # fmt: skip
     assert lines[0]["sender_domain"] == "example.com" and lines[0]["placement"] == "footer"
     head = b"".join(name + b": " + value + b"\r\n" for name, value in HEADERS) + b"\r\n"
     assert int(lines[0]["bytes_in"]) == len(head) + len(BODY)
@@ -267,7 +270,7 @@ def test_stats_render() -> None:
     text = render(summarise(data, 60), "http://127.0.0.1:9464")
     assert text.splitlines() == [
         "sigfilter at http://127.0.0.1:9464: catalog version 3, up 1h 02m, 1 in flight",
-        "last 60 min: 4 messages, 3 signed (75.0%), 1 skipped, 0 errors",
+        "last 60 min: 4 messages, 3 signed (75.0%), 1 skipped, 0 refused, 0 errors",
         "  signed   ok           3  75.0%",
         "  skipped  loop         1  25.0%",
     ]
@@ -353,7 +356,7 @@ def test_ops_settings_defaults_and_off(tmp_path: Path) -> None:
 
 GOOD = {
     "smtpd_milters": "unix:/run/sigfilter/milter.sock",
-    "milter_default_action": "accept",
+    "milter_default_action": "tempfail",
     "milter_connect_timeout": "5s",
     "milter_command_timeout": "10s",
     "milter_content_timeout": "30s",
@@ -424,8 +427,17 @@ def test_doctor_postfix_problems(change: dict[str, str], level: str, message: st
 
 
 def test_doctor_wants_the_default_action_set_explicitly() -> None:
-    (finding,) = postfix_findings(GOOD, explicit=())
+    (finding,) = postfix_findings({**GOOD, "milter_default_action": "accept"}, explicit=())
     assert finding.message == "milter_default_action is not set explicitly (now accept)"
+    assert finding.fix.startswith("postconf -e milter_default_action=tempfail")
+
+
+def test_doctor_warns_about_accept() -> None:
+    (finding,) = postfix_findings({**GOOD, "milter_default_action": "accept"})
+    assert finding.level == "warn"
+    assert finding.message.startswith(
+        "milter_default_action = accept: while the milter is down nothing checks"
+    )
 
 
 def test_doctor_when_postconf_fails() -> None:
@@ -528,3 +540,34 @@ def test_doctor_reports_a_broken_catalog(tmp_path: Path) -> None:
 def test_ops_commands_explain_themselves(command: str) -> None:
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_doctor_compares_the_tenant_maps_with_the_catalog(tmp_path: Path) -> None:
+    """One list of tenant domains (issue 12): a domain Postfix accepts but the catalog
+    does not have, or a return host the catalog does not say, is a failure."""
+    senders, relays = tmp_path / "tenant_senders", tmp_path / "relayhost_by_sender"
+    senders.write_text("# by hand\nexample.com OK\nexample.org OK\n")
+    relays.write_text("@example.com [example-com.mail.protection.outlook.com]:25\n")
+    values = {
+        **GOOD,
+        "smtpd_sender_restrictions": f"check_sender_access texthash:{senders}, reject",
+        "sender_dependent_relayhost_maps": f"texthash:{relays}",
+    }
+    conf = MilterConfig(socket="unix:/run/sigfilter/milter.sock", catalog=str(CATALOG))
+    doc = Doctor(conf, "milter.toml", postconf=postconf_of(values))  # type: ignore[arg-type]
+    assert [f.level for f in doc.check_catalog()] == ["ok"]
+    findings = list(doc.check_postfix())
+    assert [(f.level, f.message) for f in findings if f.level != "ok"] == [
+        ("fail", f"{senders} (smtpd_sender_restrictions) differs from the catalog: "
+                 "example.org is not in the catalog"),
+    ]  # fmt: skip
+    assert f"{relays} (sender_dependent_relayhost_maps) agrees with the catalog" in [
+        f.message for f in findings
+    ]
+    relays.write_text("@example.com [127.0.0.1]:2526\n")
+    senders.write_text("example.com OK\n")
+    bad = [f.message for f in doc.check_postfix() if f.level == "fail"]
+    assert bad == [
+        f"{relays} (sender_dependent_relayhost_maps) differs from the catalog: @example.com "
+        "is [127.0.0.1]:2526, the catalog says [example-com.mail.protection.outlook.com]:25"
+    ]

@@ -153,7 +153,20 @@ def test_tenant_without_id_in_catalog_counts_as_missing() -> None:
     assert count("rejected:tenant-id-unset") == before + 1
 
 
-def test_unknown_sender_domain_is_not_checked(service: SignatureService) -> None:
-    # not ours: no signature; Postfix refuses the sender domain (tenant_senders)
-    _, code = run(service, [TENANT_B], sender="x@elsewhere.example")
-    assert code == ACCEPT
+def test_unknown_sender_domain_is_refused(service: SignatureService) -> None:
+    # Not ours: refused by the milter too, so a domain Postfix relays but the catalog
+    # does not know never passes unchecked (issue 12).
+    m, code = run(service, [TENANT_B], sender="x@elsewhere.example")
+    assert code == REJECT
+    assert m.replies == [("550", "5.7.1", "sender domain belongs to no tenant of this relay")]
+
+
+@pytest.mark.parametrize("sender", ["avery.quill@example.com.", "AVERY.QUILL@Example.COM."])
+def test_other_spellings_get_the_stamp_check(service: SignatureService, sender: str) -> None:
+    # The trailing-dot bypass of issue 12: the foreign stamp is refused, no stamp too.
+    _, code = run(service, [TENANT_B], sender=sender)
+    assert code == REJECT
+    _, code = run(service, [], sender=sender)
+    assert code == REJECT
+    m, code = run(service, [TENANT_A], sender=sender)
+    assert code == ACCEPT and m.edits > 0  # the real user is signed

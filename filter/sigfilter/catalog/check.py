@@ -7,10 +7,13 @@ import re
 from .fields import FIELD_NAMES
 from .model import Catalog, Source, Tenant
 from .render import Renderer, RenderError, template_problems
+from .sanitize import IMAGE_SCHEMES, LINK_SCHEMES, url_allowed
 
 _TAG = re.compile(r"{{.*?}}|{%.*?%}", re.S)
 _DUNDER = re.compile(r"__\w+__|\.mro\b|\bself\b|\bcycler\b|\bjoiner\b|\bnamespace\b|\blipsum\b")
 _MAX_RENDER_PROBLEMS = 20
+# href="…" / src='…' / src=… in a template line (the value as written)
+_URL_ATTR = re.compile(r"""\b(href|src)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.I)
 
 
 def check_catalog(cat: Catalog, render: bool = True) -> tuple[list[str], str]:
@@ -54,8 +57,34 @@ def _check_templates(tenant: Tenant) -> list[str]:
             for tag in _TAG.findall(line):
                 if _DUNDER.search(tag):
                     problems.append(f"{src.path}:{n}: not allowed in a template: {tag.strip()}")
+            problems += [f"{src.path}:{n}: {p}" for p in _url_problems(line)]
         problems += template_problems(src, known)
     return list(dict.fromkeys(problems))
+
+
+def _url_problems(line: str) -> list[str]:
+    """The sanitizer's URL rule (sanitize.url_allowed) for URLs written in a template.
+
+    A URL made from a field (``href="{{ website }}"``) is checked where the template
+    fixes it: the part before the first ``{{``; the sanitizer removes what the field
+    makes of it at render time.
+    """
+    out = []
+    for name, *quoted in _URL_ATTR.findall(line):
+        value = next((v for v in quoted if v), "")
+        schemes = IMAGE_SCHEMES if name.lower() == "src" else LINK_SCHEMES
+        fixed, templated, _ = value.partition("{{")
+        if not templated and "{%" not in value:
+            bad = not url_allowed(value, schemes)
+        else:  # only the written prefix can be judged
+            bad = fixed.lstrip().startswith(("/", "\\")) or "\\" in fixed
+        if bad:
+            allowed = ", ".join(sorted(schemes))
+            out.append(
+                f"{name}={value!r} is not allowed: only absolute {allowed} URLs "
+                "(with a host for http/https), no relative, //host or \\\\host references"
+            )
+    return out
 
 
 def _check_rules(tenant: Tenant) -> list[str]:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..address import domain_of
+from ..defaults import IDENTITY_KEY
 from ..signature import InlineImage, Signature
 from .model import Catalog, Rule, Tenant
 from .render import Rendered, Renderer, content_id
@@ -180,7 +182,7 @@ def compile_catalog(
     catalog: Catalog, progress: Callable[[str, int, int], None] | None = None
 ) -> dict[str, bytes]:
     """Every record of the catalog; raises RenderError on the first template problem."""
-    records: dict[str, bytes] = {}
+    records: dict[str, bytes] = {IDENTITY_KEY: identity_record(catalog)}
     for tenant in catalog.tenants.values():
         records[f"tenant:{tenant.key}"] = tenant_record(tenant).to_json()
         for domain in tenant.domains:
@@ -194,6 +196,16 @@ def compile_catalog(
     return records
 
 
+def identity_record(catalog: Catalog) -> bytes:
+    """Every tenant and its domains in one record (identity.IdentityTable reads it)."""
+    out: dict[str, dict[str, Any]] = {"domains": {}, "tenants": {}}
+    for tenant in catalog.tenants.values():
+        out["tenants"][tenant.key] = json.loads(tenant_record(tenant).to_json())
+        for domain in tenant.domains:
+            out["domains"][domain] = tenant.key
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 # -- per message ----------------------------------------------------------------------
 
 
@@ -202,7 +214,7 @@ def is_internal(recipients: Sequence[str] | None, tenant: TenantRecord) -> bool:
     if not recipients:
         return False
     internal = set(tenant.internal_domains)
-    return all(r.rpartition("@")[2].lower().strip(">") in internal for r in recipients)
+    return all(domain_of(r) in internal for r in recipients)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ..address import AddressError, canonical_address, canonical_domain
 from ..defaults import DEFAULT_MARKER, DKIM_DEFAULT_POLICY, MODES
 from ..dkimkeys import KeyFileError, check_key_mode
 from ..dkimsign import DKIM_POLICIES
@@ -117,6 +118,28 @@ def _strings(value: Any, path: Path, key: str, problems: _Problems) -> tuple[str
     return tuple(v.strip().lower() for v in value if v.strip())
 
 
+def _domains(value: Any, path: Path, key: str, problems: _Problems) -> tuple[str, ...]:
+    """Sender or recipient domains in their canonical form (address.py), as Postfix's
+    maps and the milter's lookups use them; one that has none is a problem."""
+    out = []
+    for name in _strings(value, path, key, problems):
+        try:
+            out.append(canonical_domain(name))
+        except AddressError as exc:
+            problems.add(path, f"{key}: {exc.detail}")
+    return tuple(dict.fromkeys(out))
+
+
+def _users(value: Any, path: Path, problems: _Problems) -> tuple[str, ...]:
+    out = []
+    for email in _strings(value, path, "users", problems):
+        try:
+            out.append(canonical_address(email).text)
+        except AddressError as exc:
+            problems.add(path, f"users: {email!r}: {exc.detail}")
+    return tuple(out)
+
+
 def _load_tenant(folder: Path, problems: _Problems) -> Tenant | None:
     path = folder / "tenant.toml"
     conf = _read_toml(path, problems)
@@ -132,7 +155,7 @@ def _load_tenant(folder: Path, problems: _Problems) -> Tenant | None:
     if images_mode not in ("link", "embed"):
         problems.add(path, f"images must be 'link' or 'embed', not {images_mode!r}")
         return None
-    domains = _strings(conf.get("domains", [folder.name]), path, "domains", problems)
+    domains = _domains(conf.get("domains", [folder.name]), path, "domains", problems)
     users, columns = _load_users(folder / "users.csv", problems)
     return Tenant(
         key=folder.name,
@@ -146,7 +169,7 @@ def _load_tenant(folder: Path, problems: _Problems) -> Tenant | None:
         images_mode=images_mode,
         image_base_url=str(conf.get("image_base_url", "")).rstrip("/"),
         max_image_bytes=int(conf.get("max_image_bytes", DEFAULT_MAX_IMAGE_BYTES)),
-        internal_domains=_strings(
+        internal_domains=_domains(
             conf.get("internal_domains", list(domains)), path, "internal_domains", problems
         ),
         path=folder,
@@ -281,11 +304,13 @@ def _load_users(
     users: dict[str, dict[str, str]] = {}
     for row in reader:
         email = (row.get("email") or "").strip().lower()
-        if "@" not in email:
-            problems.add(path, f"not an email address: {email!r}", reader.line_num)
+        try:
+            key = canonical_address(email).text  # what the milter looks up
+        except AddressError as exc:
+            problems.add(path, f"not an email address: {email!r} ({exc.detail})", reader.line_num)
             continue
-        users[email] = {k: _clean(v) for k, v in row.items() if k}
-        users[email]["email"] = email
+        users[key] = {k: _clean(v) for k, v in row.items() if k}
+        users[key]["email"] = email
     return users, columns
 
 
@@ -400,10 +425,10 @@ def _rule(table: dict[str, Any], path: Path, line: int, problems: _Problems) -> 
     return Rule(
         name=name,
         line=line,
-        users=_strings(table.get("users", []), path, "users", problems),
+        users=_users(table.get("users", []), path, problems),
         groups=_strings(table.get("groups", []), path, "groups", problems),
         departments=_strings(table.get("departments", []), path, "departments", problems),
-        domains=_strings(table.get("domains", []), path, "domains", problems),
+        domains=_domains(table.get("domains", []), path, "domains", problems),
         recipients=scope,
         template=str(table.get("template", "default")),
         banner=table.get("banner"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..address import domain_of
 from ..defaults import Mode
 
 Scope = Literal["all", "external", "internal"]
@@ -123,7 +124,7 @@ class Catalog:
     tenants: dict[str, Tenant]
 
     def tenant_for_domain(self, domain: str) -> Tenant | None:
-        domain = domain.lower()
+        domain = domain_of("x@" + domain) or domain.lower()
         for tenant in self.tenants.values():
             if domain in tenant.domains:
                 return tenant

@@ -1,14 +1,18 @@
-"""Sanitize rendered signature HTML to what mail clients render (nh3, Rust's ammonia).
+r"""Sanitize rendered signature HTML to what mail clients render (nh3, Rust's ammonia).
 
 Runs when a signature is rendered (catalog check, publish, the embedded store's
 compile, preview), never per message: the milter only reads the stored result.
 
 Kept: layout tables, text formatting, ``style`` with the properties signatures use
-(no ``background``/``url()``), ``<img>`` whose src is ``cid:``, ``https:`` or relative,
-``<a>`` whose href is ``https:``, ``http:``, ``mailto:``, ``tel:`` or relative.
+(no ``background``/``url()``), ``<img>`` whose src is ``https://HOST…`` or ``cid:…``,
+``<a>`` whose href is ``https://HOST…``, ``http://HOST…``, ``mailto:…`` or ``tel:…``
+(:func:`url_allowed`; ``catalog check`` applies the same rule to templates).
 Removed: scripts and styles with their content, event handlers, forms, frames,
-comments, ``javascript:``/``data:``/``vbscript:`` URLs (no ``data:`` images either:
-Outlook and Gmail block them, so embed images as ``cid:`` instead).
+comments, every other URL: ``javascript:``/``data:``/``vbscript:``, relative and
+fragment-only ones (a signature has no base to resolve them against), protocol-relative
+``//host/…`` and UNC ``\\host\share`` references (Outlook on Windows connects to a UNC
+image's host), anything with a backslash, a control character or credentials before
+the host (no ``data:`` images either: Outlook and Gmail block them; embed as ``cid:``).
 """
 
 from __future__ import annotations
@@ -56,15 +60,29 @@ STYLE_PROPERTIES = frozenset(
 )  # fmt: skip
 LINK_SCHEMES = frozenset({"https", "http", "mailto", "tel"})
 IMAGE_SCHEMES = frozenset({"https", "cid"})
+# What follows each scheme's colon. http(s) needs a host (letters, digits, dots,
+# hyphens, IDN; no user@ before it), then an optional port and path.
+_AFTER_SCHEME = {
+    "https": re.compile(r"//[\w.-]+(?::\d{1,5})?(?:[/?#][^\s]*)?"),
+    "http": re.compile(r"//[\w.-]+(?::\d{1,5})?(?:[/?#][^\s]*)?"),
+    "mailto": re.compile(r"[^\s/][^\s]*"),
+    "tel": re.compile(r"\+?[0-9][0-9().\- ]*"),
+    "cid": re.compile(r"[^\s/<>][^\s<>]*"),
+}
+_FORBIDDEN = re.compile(r"[\\\x00-\x1f\x7f]")  # a backslash (UNC) or a control character
 _ACTIVE_CSS = re.compile(r"expression|url\s*\(|script\s*:|behavior|binding|@import|\\", re.I)
 CONTENT_REMOVED = frozenset({"script", "style", "title", "textarea", "noscript", "template"})
 
 
-def _scheme(url: str) -> str | None:
-    """The URL's scheme, lower-cased, or None for a relative URL."""
-    head = url.strip().split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    scheme, colon, _ = head.partition(":")
-    return scheme.strip().lower() if colon else None
+def url_allowed(url: str, schemes: frozenset[str]) -> bool:
+    """An absolute URL with one of ``schemes`` and, where one is needed, a host."""
+    value = url.strip(" ")
+    scheme, colon, rest = value.partition(":")
+    scheme = scheme.lower()
+    if not colon or scheme not in schemes or _FORBIDDEN.search(value):
+        return False
+    pattern = _AFTER_SCHEME.get(scheme)
+    return pattern is not None and pattern.fullmatch(rest) is not None
 
 
 def _style(value: str) -> str | None:
@@ -78,11 +96,9 @@ def _attribute(tag: str, name: str, value: str) -> str | None:
     if name == "style":
         return _style(value)
     if tag == "a" and name == "href":
-        scheme = _scheme(value)
-        return value if scheme is None or scheme in LINK_SCHEMES else None
+        return value if url_allowed(value, LINK_SCHEMES) else None
     if tag == "img" and name == "src":
-        scheme = _scheme(value)
-        return value if scheme is None or scheme in IMAGE_SCHEMES else None
+        return value if url_allowed(value, IMAGE_SCHEMES) else None
     return value
 
 

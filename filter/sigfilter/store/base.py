@@ -51,5 +51,9 @@ class MemoryStore:
     def version(self) -> int | None:
         return self._state[0]
 
+    def snapshot(self) -> tuple[int | None, Mapping[str, bytes]]:
+        """The version and all its records (read-only)."""
+        return self._state
+
     def get(self, key: str) -> bytes | None:
         return self._state[1].get(key)

@@ -32,6 +32,7 @@ from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
 from ..defaults import (
+    IDENTITY_KEY,
     LISTENER_BACKOFF_MAX,
     LISTENER_BACKOFF_MIN,
     LISTENER_POLL,
@@ -98,6 +99,14 @@ def _int(value: object) -> int | None:
         except ValueError:
             return None
     return value if isinstance(value, int) else None
+
+
+def redacted(url: str) -> str:
+    """The URL without credentials, for messages and logs (never print a password)."""
+    scheme, sep, rest = url.partition("://")
+    netloc, slash, path = rest.partition("/")
+    host = netloc.rpartition("@")[2]
+    return scheme + sep + ("***@" if "@" in netloc else "") + host + slash + path
 
 
 def _text(value: bytes | str) -> str:
@@ -262,6 +271,62 @@ class RedisStore:
         held = self._version
         return held if held is not None else self.refresh()
 
+    def identity_records(self) -> tuple[int, dict[str, bytes]]:
+        """The current version's identity record, or (published by an older sigfilter)
+        its tenant and domain records; raises StoreUnavailable."""
+        version = self.refresh()
+        if version is None:
+            raise StoreUnavailable("Redis: nothing published")
+        base = f"{self.prefix}:v{version}:"
+        try:
+            held = self.client.get(base + IDENTITY_KEY)
+        except RedisError as exc:
+            raise StoreUnavailable(f"Redis: {exc}") from exc
+        if held is None:  # published by a sigfilter without the identity record
+            return self.records(("tenant", "domain"), version)
+        self._complete(version)
+        return version, {IDENTITY_KEY: _bytes(held)}
+
+    def records(
+        self, kinds: tuple[str, ...], version: int | None = None
+    ) -> tuple[int, dict[str, bytes]]:
+        """Every record of these kinds (``user``, ``tenant``, …) of one version, read
+        with SCAN and MGET in batches; raises StoreUnavailable."""
+        version = version if version is not None else self.refresh()
+        if version is None:
+            raise StoreUnavailable("Redis: nothing published")
+        base = f"{self.prefix}:v{version}:"
+        records: dict[str, bytes] = {}
+        try:
+            for kind in kinds:
+                match = f"{_glob(base)}{kind}:*"
+                batch: list[bytes | str] = []
+                for key in self.client.scan_iter(match=match, count=PUBLISH_BATCH):
+                    batch.append(key)
+                    if len(batch) >= PUBLISH_BATCH:
+                        self._fetch(batch, len(base), records)
+                if batch:
+                    self._fetch(batch, len(base), records)
+        except RedisError as exc:
+            raise StoreUnavailable(f"Redis: {exc}") from exc
+        self._complete(version)
+        return version, records
+
+    def _fetch(self, keys: list[bytes | str], strip: int, into: dict[str, bytes]) -> None:
+        for key, value in zip(keys, self.client.mget(keys), strict=True):
+            if value is not None:
+                into[_text(key)[strip:]] = _bytes(value)
+        keys.clear()
+
+    def _complete(self, version: int) -> None:
+        """Raise unless the version is still whole (its meta is written last, dropped first)."""
+        try:
+            complete = self.client.exists(f"{self.prefix}:v{version}:meta")
+        except RedisError as exc:
+            raise StoreUnavailable(f"Redis: {exc}") from exc
+        if not complete:
+            raise StoreUnavailable(f"Redis: version {version} has no meta")
+
     def get(self, key: str) -> bytes | None:
         version = self.version()
         if version is None:
@@ -367,3 +432,7 @@ class VersionListener:
                         self.on_version(version)
         finally:
             pubsub.close()
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()

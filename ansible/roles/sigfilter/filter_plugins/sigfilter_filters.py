@@ -35,10 +35,18 @@ def return_host(spec: str) -> str:
     return f"[{host}]:{port}"
 
 
+def transport_args(tenants: list[dict[str, Any]]) -> list[str]:
+    """`--transport KEY=tenantN` for each tenant with its own certificate, numbered as
+    postfix_values.yml.j2 numbers their master.cf transports."""
+    own = [t for t in tenants if t.get("cert_file")]
+    return [arg for n, t in enumerate(own, 1) for arg in ("--transport", f"{t['tenant']}=tenant{n}")]
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "sigfilter_postfix_template": postfix_template,
             "sigfilter_connector_networks": connector_networks,
             "sigfilter_return_host": return_host,
+            "sigfilter_transport_args": transport_args,
         }

@@ -1,0 +1,63 @@
+"""One value for each Postfix milter setting: defaults.py, the Ansible role, the docs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sigfilter.defaults import MILTER_DEFAULT_ACTION, MILTER_TIMEOUTS
+
+REPO = Path(__file__).resolve().parents[2]
+ROLE = REPO / "ansible" / "roles" / "sigfilter"
+
+
+def role_defaults() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()))
+
+
+def test_production_default_action_is_tempfail() -> None:
+    assert MILTER_DEFAULT_ACTION == "tempfail"
+    assert role_defaults()["sigfilter_milter_default_action"] == "tempfail"
+    specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    assert options["sigfilter_milter_default_action"]["default"] == "tempfail"
+    # accept stays an explicit, documented choice
+    assert options["sigfilter_milter_default_action"]["choices"] == ["accept", "tempfail"]
+    readme = (REPO / "postfix" / "README.md").read_text()
+    assert "| `tempfail` (default) |" in readme
+
+
+def test_milter_timeouts_agree() -> None:
+    defaults = role_defaults()
+    specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    readme = (REPO / "postfix" / "README.md").read_text()
+    for name, seconds in MILTER_TIMEOUTS.items():
+        key = "sigfilter_" + name
+        assert defaults[key] == f"{seconds}s", key
+        assert options[key]["default"] == f"{seconds}s", key
+        row = re.search(rf"\| `{name.upper()}` \| .*", readme)
+        assert row is not None and row.group(0).count(f"`{seconds}s`") == 2, row
+
+
+def test_connector_ca_file_holds_only_the_roots_of_exchanges_certificate() -> None:
+    """Issue 12, point 7: the default trusted every public CA for the client certificate."""
+    defaults = role_defaults()
+    assert defaults["sigfilter_tls_smtpd_ca_file"] == "/etc/sigfilter/tls/exo-connector-roots.pem"
+    assert defaults["sigfilter_tls_smtpd_ca_src"].endswith("/exo-connector-roots.pem")
+    pem = REPO / "postfix" / "exo-connector-roots.pem"
+    out = subprocess.run(
+        ["openssl", "crl2pkcs7", "-nocrl", "-certfile", str(pem)], capture_output=True, check=True
+    ).stdout
+    subjects = subprocess.run(
+        ["openssl", "pkcs7", "-print_certs", "-noout"], input=out, capture_output=True, check=True
+    ).stdout.decode()
+    names = sorted(
+        line.rpartition("CN = ")[2] for line in subjects.splitlines() if "subject=" in line
+    )
+    assert names == ["DigiCert Global Root G2", "GlobalSign"]
+    assert "GlobalSign Root CA - R3" in subjects
