@@ -74,5 +74,5 @@ TNEF_MAX_BYTES = 20 * 1024 * 1024  # the decoded winmail.dat; larger passes unch
 TNEF_MAX_COPY = 2 * 1024**3  # attributes x bytes: tnefparse copies the rest per attribute
 TNEF_CALLS_BASE = 200_000  # calls tnefparse may make, plus …
 TNEF_CALLS_PER_BYTE = 4  # … this many per byte (the corpus needs < 0.1 per byte)
-TNEF_MAX_RTF = 64 * 1024  # bytes of RTF whose encapsulated HTML is extracted (RTFDE: ~20 µs/B)
+TNEF_MAX_RTF = 32 * 1024  # bytes of RTF whose HTML RTFDE extracts: ~20-80 µs a byte here
 TNEF_MAX_ATTACHMENTS = 200
