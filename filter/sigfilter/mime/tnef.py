@@ -335,7 +335,7 @@ def _rtf(t: Any) -> bytes:
 
 
 def _deencapsulate(rtf: bytes) -> bytes:
-    """The HTML inside ``\\fromhtml1`` RTF (RTFDE: 20-80 µs a byte on this 2-core machine, hence the cap)."""
+    """The HTML inside ``\\fromhtml1`` RTF (RTFDE: 20-80 µs a byte here, hence the cap)."""
     if len(rtf) > TNEF_MAX_RTF:
         raise TnefRefused("tnef-too-large", f"RTF of {len(rtf)} bytes > {TNEF_MAX_RTF}")
     try:
