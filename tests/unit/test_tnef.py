@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import email.policy
+import json
 import re
 import shutil
 import struct
@@ -17,9 +18,11 @@ from pathlib import Path
 
 import lxml.html
 import pytest
+from click.testing import CliRunner
 
 from sigfilter.catalog import CatalogError, compile_catalog, load_catalog
 from sigfilter.catalog.compiled import TenantRecord
+from sigfilter.cli import main
 from sigfilter.engine import Options, rewrite, rewritten_message
 from sigfilter.mime.headers import parse_header_block
 from sigfilter.mime.tnef import TnefRefused, check_frames, class_label, read_tnef
@@ -289,7 +292,9 @@ def _catalog(tmp_path: Path, line: str) -> Path:
     root = tmp_path / "catalog"
     shutil.copytree(EXAMPLE, root)
     toml = root / "tenants" / "example.com" / "tenant.toml"
-    toml.write_text(toml.read_text("utf-8") + line + "\n", "utf-8")
+    text = toml.read_text("utf-8").replace('tnef = "pass"\n', line + "\n")
+    assert line in text
+    toml.write_text(text, "utf-8")
     return root
 
 
@@ -318,3 +323,25 @@ def test_email_package_reads_our_parameters_back() -> None:
             policy=email.policy.default,
         )
         assert msg.get_filename() == name
+
+
+# -- preview --------------------------------------------------------------------------------
+
+
+def test_preview_shows_the_converted_message(tmp_path: Path) -> None:
+    src = Path(__file__).resolve().parents[1] / "corpus" / "tnef" / "mimekit-ukr.eml"
+    args = ["preview", "--catalog", str(EXAMPLE), "--sender", "avery.quill@example.com"]
+    out = tmp_path / "out.eml"
+    runner = CliRunner()
+    passed = runner.invoke(main, [*args, "--json", str(src), "-o", str(out)])
+    assert passed.exit_code == 0, passed.output
+    decision = json.loads(passed.stderr.strip().splitlines()[-1])
+    assert (decision["reason"], decision["tnef_class"]) == ("tnef", "IPM.Note")
+    assert out.read_bytes() == src.read_bytes()
+    converted = runner.invoke(main, [*args, "--tnef", "convert", str(src), "-o", str(out)])
+    assert converted.exit_code == 0, converted.output
+    assert "action=signed" in converted.stderr and "tnef_class=IPM.Note" in converted.stderr
+    msg = parse(out.read_bytes())
+    assert msg.get_content_type() == "multipart/mixed"
+    assert not any(p.get_content_type() == "application/ms-tnef" for p in msg.walk())
+    assert all(t.count(SIG_TOKEN) == 1 for t in _leaves(msg).values())

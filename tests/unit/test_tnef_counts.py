@@ -45,7 +45,9 @@ def _catalog(tmp_path: Path, tnef: str) -> Path:
     root = tmp_path / f"catalog-{tnef}"
     shutil.copytree(EXAMPLE, root)
     toml = root / "tenants" / "example.com" / "tenant.toml"
-    toml.write_text(toml.read_text("utf-8") + f'tnef = "{tnef}"\n', "utf-8")
+    text = toml.read_text("utf-8").replace('tnef = "pass"', f'tnef = "{tnef}"')
+    assert f'tnef = "{tnef}"' in text
+    toml.write_text(text, "utf-8")
     return root
 
 
