@@ -185,6 +185,7 @@ _LOG = logging.getLogger("tnefparse")
 _LOG.addFilter(_RaiseOnWarning())
 _LOG.setLevel(logging.WARNING)  # its debug lines would cost a record per property
 _LOG.propagate = False  # its complaints reach our log line as the skip detail instead
+_LOG.addHandler(logging.NullHandler())  # (and not logging's last-resort stderr handler)
 logging.getLogger("RTFDE").setLevel(logging.ERROR)
 
 
