@@ -42,16 +42,17 @@ class Stack:
 
 @contextmanager
 def running_stack(
-    prefix: str, milter: dict[str, Any] | None = None, **postfix: Any
+    prefix: str, milter: dict[str, Any] | None = None, catalog: Path = CATALOG, **postfix: Any
 ) -> Iterator[Stack]:
     """A started stack; ``milter`` and ``postfix`` are extra MilterProcess and
     PostfixInstance arguments. Senders at example.com and not-in-catalog.example are
-    relayed to the sink unless ``tenant_domains`` says otherwise."""
+    relayed to the sink unless ``tenant_domains`` says otherwise. ``catalog``: the milter's
+    catalog directory (examples/catalog by default)."""
     work = Path(tempfile.mkdtemp(prefix=prefix))
     work.chmod(0o755)
     sink = Sink()
     sink.start()
-    process = MilterProcess(work / "milter", CATALOG, **(milter or {}))
+    process = MilterProcess(work / "milter", catalog, **(milter or {}))
     instance: PostfixInstance | None = None
     try:
         process.start()

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ from .cli_base import (  # noqa: F401 - re-exported: tests and the command modul
     redis_option,
 )
 from .config import ConfigError, MilterConfig, load_config
-from .defaults import LOG_FORMATS, MODES, Mode
+from .defaults import LOG_FORMATS, MODES, TNEF_MODES, Mode
 from .engine import Result, rewrite, rewritten_message, tenant_options
 from .milter import MilterSettings, block_signals, run
 from .mime.headers import parse_header_block
@@ -116,11 +117,13 @@ def _decision(
         "sender": sender,
         "bytes_in": size_in,
         "bytes_out": size_out,
+        "tnef_class": result.tnef_class,
     }
 
 
 def _decision_line(d: dict[str, Any]) -> str:
-    keys = ("action", "reason", "placement", "variant", "rule", "sender", "bytes_in", "bytes_out")
+    keys = ("action", "reason", "placement", "variant", "rule", "sender", "tnef_class", "bytes_in",
+            "bytes_out")  # fmt: skip
     words = [f"{k}={d[k]}" for k in keys if d.get(k) not in (None, "")]
     if d["parts"]:
         words.append("parts=" + ",".join(d["parts"]))
@@ -149,6 +152,11 @@ def _read(path: Path) -> bytes:
     help="Envelope recipient (repeat; default: To and Cc).",
 )
 @click.option("--mode", type=click.Choice(MODES), help="Override the tenant's mode.")
+@click.option(
+    "--tnef",
+    type=click.Choice(TNEF_MODES),
+    help="Override the tenant's tnef setting: convert shows the TNEF message rebuilt as MIME.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as one JSON object.")
 @click.option(
     "-o",
@@ -162,6 +170,7 @@ def preview(
     sender: str | None,
     recipients: tuple[str, ...],
     mode: Mode | None,
+    tnef: str | None,
     as_json: bool,
     output: Path | None,
 ) -> None:
@@ -179,7 +188,7 @@ def preview(
     service = _service(catalog_dir)
     sender = sender or _sender_of(raw)
     found = service.lookup(sender, list(recipients) or _recipients_of(raw))
-    result = _preview_result(found, raw, mode)
+    result = _preview_result(found, raw, mode, tnef)
     out = rewritten_message(raw, result)
     _write(output, out)
     d = _decision(result, sender, found.rule, len(raw), len(out))
@@ -197,10 +206,11 @@ def _write(output: Path | None, data: bytes) -> None:
         raise CannotWrite(f"cannot write {output}: {exc.strerror}") from exc
 
 
-def _preview_result(found: Lookup, raw: bytes, mode: Mode | None) -> Result:
+def _preview_result(found: Lookup, raw: bytes, mode: Mode | None, tnef: str | None) -> Result:
     if found.signature is None or found.tenant is None:
         return Result("skipped", found.reason, found.detail)
-    return rewrite(raw, found.signature, tenant_options(found.tenant, mode=mode))
+    opts = tenant_options(found.tenant, mode=mode)
+    return rewrite(raw, found.signature, replace(opts, tnef=tnef) if tnef else opts)
 
 
 # -- catalog ---------------------------------------------------------------------------

@@ -87,3 +87,13 @@ MIME_MAX_DEPTH = 40  # nested multiparts
 MIME_MAX_PARTS = 2000  # MIME entities in one message
 MIME_MAX_HEADER_LINES = 10_000  # lines in one header block (EXO's are a few hundred)
 MAX_TEXT_LEAF = 4 * 1024 * 1024  # bytes of one text part the engine decodes and edits (~1 s)
+# TNEF (winmail.dat) from Exchange: pass it unchanged, or convert an IPM.Note to MIME and
+# sign it (tenant.toml `tnef`). Bounds on the work one TNEF part can cause (mime/tnef.py).
+TNEF_MODES = ("pass", "convert")
+DEFAULT_TNEF = "pass"
+TNEF_MAX_BYTES = 20 * 1024 * 1024  # the decoded winmail.dat; larger passes unchanged
+TNEF_MAX_COPY = 2 * 1024**3  # attributes x bytes: tnefparse copies the rest per attribute
+TNEF_CALLS_BASE = 200_000  # calls tnefparse may make, plus …
+TNEF_CALLS_PER_BYTE = 4  # … this many per byte (the corpus needs < 0.1 per byte)
+TNEF_MAX_RTF = 32 * 1024  # bytes of RTF whose HTML RTFDE extracts: ~20-80 µs a byte here
+TNEF_MAX_ATTACHMENTS = 200

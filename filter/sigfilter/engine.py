@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import html as htmllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from .defaults import (
     DEFAULT_MARKER,
     DEFAULT_MAX_SIZE,
+    DEFAULT_TNEF,
     MAX_TEXT_LEAF,
     MODES,
     PROCESSED_HEADER,
@@ -39,12 +40,14 @@ from .mime.edits import (
 from .mime.headers import HeaderBlock, parse_header_block
 from .mime.leaf import LeafEdit, LeafError, TextLeaf, edit_leaf, open_leaf
 from .mime.scan import MimeStructureError, Part, scan
+from .mime.tnef import TnefRefused
 from .placement import html as html_place
 from .placement import text as text_place
 from .placement.footers import is_mobile_mailer
 from .placement.spot import Kind, Spot, Spots
 from .signature import InlineImage, Signature, wrap_html
 from .skips import Skip, check_headers, check_inline_pgp, check_structure
+from .tnefconv import convert, find_tnef, passed, tnef_bytes
 
 __all__ = [
     "DEFAULT_MARKER",
@@ -68,6 +71,7 @@ class Options:
     marker: str = DEFAULT_MARKER
     plain_to_html: bool = False
     max_size: int = DEFAULT_MAX_SIZE
+    tnef: str = DEFAULT_TNEF  # pass | convert (TNEF IPM.Note to MIME, then sign)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,7 @@ class Result:
     body: bytes | None = None  # the new body (everything after the header block)
     header_edits: tuple[HeaderEdit, ...] = ()
     parts: tuple[str, ...] = field(default=())  # e.g. ("text/plain:footer", "text/html:footer")
+    tnef_class: str | None = None  # a TNEF message: its MAPI message class ("" unreadable)
 
     @property
     def signed(self) -> bool:
@@ -98,6 +103,7 @@ def tenant_options(
         marker=tenant.marker,
         plain_to_html=tenant.plain_to_html,
         max_size=max_size,
+        tnef=getattr(tenant, "tnef", DEFAULT_TNEF),
     )
 
 
@@ -124,6 +130,8 @@ def rewrite(
     opts = options or Options()
     try:
         return _rewrite(raw, signature, opts, headers)
+    except TnefRefused as exc:
+        return Result("skipped", exc.reason, exc.detail, tnef_class=exc.message_class)
     except Skip as skip:
         return Result("skipped", skip.reason, skip.detail)
     except (MimeStructureError, LeafError, ValueError, LookupError, RecursionError) as exc:
@@ -155,6 +163,9 @@ def _rewrite(raw: bytes, signature: Signature, opts: Options, parsed: HeaderBloc
         raise Skip("malformed", "no empty line ends the header block")
     check_headers(headers)
     root = scan(raw, headers)
+    tnef = find_tnef(root)
+    if tnef is not None:
+        return _tnef(raw, headers, root, tnef, signature, opts)
     check_structure(root)
     plain, html = body_leaves(root)
     if plain is None and html is None:
@@ -171,6 +182,28 @@ def _rewrite(raw: bytes, signature: Signature, opts: Options, parsed: HeaderBloc
     if plain is not None and html is None and opts.plain_to_html:
         return _plain_to_html(raw, headers, leaves[0], html_sig, kind, reply, signature.images)
     return _assemble(raw, headers, root, leaves, kind, reply, signature.images)
+
+
+def _tnef(
+    raw: bytes, headers: HeaderBlock, root: Part, part: Part, sig: Signature, opts: Options
+) -> Result:
+    """A TNEF message: counted with its class; converted to MIME and signed if the
+    tenant asks (``tnef = "convert"``), else passed unchanged."""
+    check_structure(root, allow_tnef=True)  # signed, encrypted, calendar MIME: as always
+    data = tnef_bytes(raw, part)
+    if opts.tnef != "convert":
+        raise passed(data)
+    conv = convert(raw, headers, root, part, data)
+    try:
+        signed = _rewrite(conv.message, sig, replace(opts, tnef=DEFAULT_TNEF), None)
+    except Skip as skip:  # not signed: the TNEF message passes as it came
+        raise TnefRefused(skip.reason, skip.detail, conv.message_class) from skip
+    return replace(
+        signed,
+        detail=f"converted from TNEF ({conv.attachments} attachments)",
+        header_edits=conv.edits + signed.header_edits,
+        tnef_class=conv.message_class,
+    )
 
 
 def _open_leaves(

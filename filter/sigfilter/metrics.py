@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from .defaults import HISTORY_MINUTES, REWRITE_BUCKETS
+from .mime.tnef import class_label
 from .store.base import RecordStore, StoreUnavailable
 
 log = logging.getLogger("sigfilter.metrics")
@@ -36,6 +37,10 @@ log = logging.getLogger("sigfilter.metrics")
 # Skip reasons that mean something is broken, not that the message needs no signature:
 # they are counted as errors too.
 ERROR_REASONS = frozenset({"time-limit", "store-unavailable", "identity-unavailable"})
+
+# History keys of TNEF counts: "tnef\t<tenant>\t<class label>\t<action>" (stats.py
+# keeps them apart from the "action:reason" keys that every message has).
+TNEF_KEY = "tnef\t"
 
 # CachedStore.stats() key -> the result label of sigfilter_cache_lookups_total
 _LOOKUP_RESULTS = {
@@ -113,15 +118,23 @@ class Metrics:
             "When the milter last loaded its service (start or SIGUSR1).",
             registry=reg,
         )
+        self.tnef = Counter(
+            "sigfilter_tnef_messages",
+            "TNEF (Outlook winmail.dat) messages decided, by tenant, MAPI message class "
+            "(a fixed set of labels) and action (signed: converted to MIME; skipped: passed).",
+            ["tenant", "message_class", "action"],
+            registry=reg,
+        )
         self.history = MinuteHistory(clock=clock)
         self._children: dict[tuple[str, str, str], Any] = {}
+        self._tnef_children: dict[tuple[str, str, str], Any] = {}
         self._error_children: dict[str, Any] = {}
         self._store: Callable[[], RecordStore | None] = lambda: None
         reg.register(_StoreCollector(self))
 
     # -- per message (the hot path: keep it to dict lookups and increments) ------------------
 
-    def message(self, action: str, reason: str, tenant: str) -> None:
+    def message(self, action: str, reason: str, tenant: str, tnef_class: str | None = None) -> None:
         key = (action, reason, tenant)
         child = self._children.get(key)
         if child is None:
@@ -130,6 +143,16 @@ class Metrics:
         if action == "error" or reason in ERROR_REASONS:
             self.error(reason)
         self.history.add(f"{action}:{reason}")
+        if tnef_class is not None:
+            self._tnef(tenant, class_label(tnef_class), action)
+
+    def _tnef(self, tenant: str, label: str, action: str) -> None:
+        key = (tenant, label, action)
+        child = self._tnef_children.get(key)
+        if child is None:
+            child = self._tnef_children.setdefault(key, self.tnef.labels(*key))
+        child.inc()
+        self.history.add(TNEF_KEY + "\t".join(key))
 
     def error(self, kind: str) -> None:
         child = self._error_children.get(kind)

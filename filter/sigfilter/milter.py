@@ -110,6 +110,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self.unverified = ""  # why the tenant stamp could not be checked, if it could not
         self.tenant_record: TenantRecord | None = None  # found at MAIL FROM
         self.address: Address | None = None  # the canonical sender (address.py)
+        self.tnef_class: str | None = None  # a TNEF message: its message class, once read
         self.started = time.monotonic()
 
     # -- callbacks ---------------------------------------------------------------------
@@ -161,7 +162,9 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             return self._pass(skip.reason)
         ctype = block.get("content-type")
         reason = type_reason(parse_content_type(ctype.value)) if ctype else None
-        return self._pass(reason) if reason else CONTINUE
+        # A whole-message TNEF goes on to the engine: it is counted with its class, and
+        # converted when the tenant asks.
+        return self._pass(reason) if reason and reason != "tnef" else CONTINUE
 
     @Milter.noreply  # type: ignore[untyped-decorator]
     def body(self, chunk: bytes) -> int:
@@ -216,6 +219,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             return self._pass("time-limit", f"rewrite took over {self.settings.time_limit} s")
         finally:
             self.metrics.rewrite_seconds.observe(time.perf_counter() - submitted)
+        self.tnef_class = result.tnef_class
         if not result.signed or result.body is None:
             return self._pass(result.reason, result.detail)
         auth = self._auth(raw, result, found.tenant)
@@ -362,7 +366,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
     def _log(self, action: str, reason: str, **fields: Any) -> None:
         """The message's decision: counted, and its one log line."""
         self._end()
-        self.metrics.message(action, reason, self.tenant)
+        self.metrics.message(action, reason, self.tenant, self.tnef_class)
         if not message_log.isEnabledFor(logging.INFO):
             return
         settings = self.settings
@@ -379,6 +383,8 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         }
         if self.unverified:
             line["unverified"] = self.unverified
+        if self.tnef_class is not None:
+            line["tnef_class"] = _printable(self.tnef_class or "unreadable", 60)
         LINES.write(message_log, "%s", _Line(line, settings.log_format))
 
 

@@ -60,10 +60,10 @@ def type_reason(ctype: ContentType, child_types: Iterable[str] = ()) -> str | No
     return _SKIP_TYPES.get(kind)
 
 
-def check_structure(root: Part) -> None:
+def check_structure(root: Part, allow_tnef: bool = False) -> None:
     for part in root.walk():
         reason = type_reason(part.ctype, (c.ctype.type for c in part.children))
-        if reason:
+        if reason and not (allow_tnef and reason == "tnef"):
             raise Skip(reason, part.ctype.type)
 
 

@@ -35,9 +35,10 @@ from sigfilter.dkimsign import (
     relaxed_body,
     signed_message,
 )
-from sigfilter.engine import Result, rewrite
+from sigfilter.engine import Options, Result, rewrite
 from sigfilter.mime.headers import parse_header_block
 from support import MESSAGES, SIGNATURE, to_crlf
+from tnefdata import corpus_message
 
 
 @pytest.fixture(scope="module")
@@ -343,3 +344,20 @@ def test_inserted_values_fold_with_lf_for_the_milter(keys: dict[str, bytes], dns
 def test_relaxed_body_is_dkimpys_byte_for_byte(parts: list[bytes], chunk: int) -> None:
     body = b"".join(parts)
     assert relaxed_body(body, chunk) == Relaxed.canonicalize_body(body)
+
+
+def test_converted_tnef_message_is_resigned_with_its_new_content_type(
+    keys: dict[str, bytes], dns: FakeDns
+) -> None:
+    raw = presign(corpus_message("teamwork-winmail.dat"), keys["tenant"])
+    result = rewrite(raw, SIGNATURE, Options(tnef="convert"))
+    assert result.signed and result.body is not None and result.tnef_class == "IPM.Note"
+    changes = auth_changes(raw, result.body, result.header_edits, policy(keys), dns,
+                           int(time.time()))  # fmt: skip
+    out = signed_message(raw, result.body, result.header_edits, changes)
+    assert b"application/ms-tnef" not in out and dkim.verify(out, dnsfunc=dns)
+    assert len(dkim_fields(out)) == 1
+    ctype = parse_header_block(out).get("content-type")
+    assert ctype is not None and ctype.value.startswith("multipart/mixed; boundary=")
+    assert not dkim.verify(tamper(out, b"multipart/mixed; boundary=", b"multipart/mixed; boundary ="),
+                           dnsfunc=dns)  # fmt: skip

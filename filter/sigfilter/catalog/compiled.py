@@ -85,6 +85,7 @@ class TenantRecord:
     arc_selector: str = ""
     arc_domain: str = ""
     arc_key_file: str = ""
+    tnef: str = "pass"  # pass | convert (a record published before it existed: pass)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
@@ -132,6 +133,7 @@ def tenant_record(tenant: Tenant) -> TenantRecord:
         tenant_id=tenant.tenant_id,
         internal_domains=tenant.internal_domains,
         images=images,
+        tnef=tenant.tnef,
         **{name: getattr(tenant, name) for name in AUTH_FIELDS},
     )
 

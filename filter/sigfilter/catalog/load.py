@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..address import AddressError, canonical_address, canonical_domain
-from ..defaults import DEFAULT_MARKER, DKIM_DEFAULT_POLICY, MODES
+from ..defaults import DEFAULT_MARKER, DEFAULT_TNEF, DKIM_DEFAULT_POLICY, MODES, TNEF_MODES
 from ..dkimkeys import KeyFileError, check_key_mode
 from ..dkimsign import DKIM_POLICIES
 from .model import (
@@ -45,7 +45,7 @@ IMAGE_TYPES = {
 DEFAULT_MAX_IMAGE_BYTES = 100 * 1024
 _TENANT_KEYS = {
     "name", "domains", "mode", "marker", "plain_to_html", "return_host", "tenant_id",
-    "images", "image_base_url", "max_image_bytes", "internal_domains", "dkim", "arc",
+    "images", "image_base_url", "max_image_bytes", "internal_domains", "dkim", "arc", "tnef",
 }  # fmt: skip
 _DKIM_KEYS = {"policy", "selector", "domain", "key_file"}
 _ARC_KEYS = {"enabled", "authserv_id", "selector", "domain", "key_file"}
@@ -155,6 +155,10 @@ def _load_tenant(folder: Path, problems: _Problems) -> Tenant | None:
     if images_mode not in ("link", "embed"):
         problems.add(path, f"images must be 'link' or 'embed', not {images_mode!r}")
         return None
+    tnef = conf.get("tnef", DEFAULT_TNEF)
+    if tnef not in TNEF_MODES:
+        problems.add(path, f"tnef must be one of {', '.join(TNEF_MODES)}, not {tnef!r}")
+        return None
     domains = _domains(conf.get("domains", [folder.name]), path, "domains", problems)
     users, columns = _load_users(folder / "users.csv", problems)
     return Tenant(
@@ -179,6 +183,7 @@ def _load_tenant(folder: Path, problems: _Problems) -> Tenant | None:
         users=users,
         user_columns=columns,
         rules=_load_rules(folder / "rules.toml", problems),
+        tnef=tnef,
         **_load_auth(conf, path, domains, problems),
     )
 

@@ -111,6 +111,7 @@ class Tenant:
     arc_selector: str = ""  # the ARC key: [arc]'s own, else [dkim]'s
     arc_domain: str = ""
     arc_key_file: str = ""
+    tnef: str = "pass"  # pass | convert: what happens to Outlook's TNEF (winmail.dat) mail
 
     def rules_for(self, email: str) -> list[Rule]:
         """The rules that can apply to this sender, in order, ending with the default."""
