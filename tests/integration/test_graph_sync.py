@@ -63,7 +63,11 @@ def app_cert() -> tuple[bytes, bytes]:
 def write_tenant(root: Path, fake: FakeMicrosoft, credential: str, rules: str = "") -> Path:
     """A catalog with one tenant, contoso.com, whose [graph] points at the fake."""
     folder = root / "tenants" / KEY
-    shutil.copytree(REPO / "examples/catalog/tenants/example.com/templates", folder / "templates")
+    shutil.copytree(
+        REPO / "examples/catalog/tenants/example.com",
+        folder,
+        ignore=shutil.ignore_patterns("users.csv", "rules.toml", "tenant.toml"),
+    )
     (folder / "tenant.toml").write_text(
         f'name = "Contoso"\ndomains = ["contoso.com"]\ntenant_id = "{TENANT_ID}"\n'
         f'return_host = "contoso-com.mail.protection.outlook.com"\n\n'
@@ -398,3 +402,151 @@ def test_a_missing_certificate_file_is_explained(world: World) -> None:
     result = world.sync()
     assert result.exit_code == 78, result.output
     assert "certificate_file" in result.output and "graph-app.pem" in result.output
+
+
+# -- 5. groups for rules: Entra groups by name or id, nested members ---------------------
+
+RULES = """
+[[rule]]
+name = "HR"
+groups = ["HR Taskforce"]
+template = "default"
+
+[[rule]]
+name = "Sales by id"
+groups = ["02bd9fd6-8f93-4758-87c3-1fb73740a315"]
+action = "skip"
+
+[[rule]]
+name = "Nobody"
+groups = ["No Such Group"]
+action = "skip"
+"""
+SALES = "02bd9fd6-8f93-4758-87c3-1fb73740a315"
+
+
+def test_rule_groups_are_resolved_in_entra_with_nested_members(world: World) -> None:
+    (world.folder / "rules.toml").write_text(RULES)
+    populate(world.fake, 8)
+    d = world.fake.directory
+    d.add_group("g-hr-nested", "HR Interns", [uid(3)])
+    d.add_group("g-hr", "HR Taskforce", [uid(1), uid(2), "g-hr-nested"])
+    d.add_group(SALES, "Sales", [uid(2), uid(4)])
+    result = world.sync()
+    assert result.exit_code == 0, result.output
+    rows = world.rows()
+    assert rows["user00001@contoso.com"]["groups"] == "hr taskforce"
+    assert rows["user00002@contoso.com"]["groups"] == f"{SALES};hr taskforce"
+    assert rows["user00003@contoso.com"]["groups"] == "hr taskforce"  # nested
+    assert rows["user00005@contoso.com"]["groups"] == ""
+    assert "group 'no such group' (rules.toml) is not in Entra ID" in result.output
+    tenant = load_catalog(world.catalog).tenants[KEY]
+    assert tenant.rules_for("user00003@contoso.com")[0].name == "HR"
+    assert tenant.rules_for("user00004@contoso.com")[0].name == "Sales by id"
+    # Membership changes reach users.csv on the next run, with no user change at all.
+    d.groups["g-hr"]["members"].remove(uid(1))
+    again = world.sync()
+    assert "changed  user00001@contoso.com (groups)" in again.output
+    assert world.rows()["user00001@contoso.com"]["groups"] == ""
+
+
+def test_group_rules_without_groupmember_permission_name_it(
+    tmp_path: Path, app_cert: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeMicrosoft(tmp_path / "fake", cert_pem=app_cert[1], roles=("User.Read.All",))
+    fake.start()
+    try:
+        pem = tmp_path / "app.pem"
+        pem.write_bytes(app_cert[0])
+        pem.chmod(0o600)
+        w = World(tmp_path, fake, f'certificate_file = "{pem}"', RULES)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_file))
+        populate(fake, 3)
+        result = w.sync()
+    finally:
+        fake.stop()
+    assert result.exit_code == 77, result.output
+    assert "GroupMember.Read.All" in result.output
+    assert "the token carried these permissions: User.Read.All" in result.output
+    assert not w.users_csv.exists()
+
+
+# -- 1. publishing when Redis is configured --------------------------------------------
+
+
+def test_sync_publishes_when_redis_is_configured_and_only_on_change(
+    world: World, redis_server: Any
+) -> None:
+    from sigfilter.store.redis_store import RedisPublisher
+
+    populate(world.fake, 5)
+    result = world.sync("--redis", redis_server.url)
+    assert result.exit_code == 0, result.output
+    assert "published version" in result.output
+    publisher = RedisPublisher(redis_server.client())
+    first = publisher.status()["current_version"]
+    quiet = world.sync("--redis", redis_server.url)
+    assert "published" not in quiet.output
+    assert publisher.status()["current_version"] == first
+    world.fake.directory.change(uid(1), jobTitle="Director")
+    changed = world.sync("--redis", redis_server.url)
+    assert "published version" in changed.output
+    assert publisher.status()["current_version"] != first
+
+
+def test_a_failed_publish_is_retried_by_the_next_run(world: World, redis_server: Any) -> None:
+    populate(world.fake, 5)
+    redis_server.stop()
+    result = world.sync("--redis", redis_server.url)
+    assert result.exit_code == 69, result.output
+    assert len(world.rows()) == 5  # users.csv was written; only publishing failed
+    assert world.state_doc()["publish_pending"] is True
+    redis_server.start()
+    again = world.sync("--redis", redis_server.url)
+    assert again.exit_code == 0, again.output
+    assert "0 added, 0 changed, 0 removed" in again.output
+    assert "published version" in again.output
+    assert world.state_doc()["publish_pending"] is False
+
+
+# -- the client on its own: Retry-After as an HTTP date, token reuse --------------------
+
+
+def test_retry_after_as_http_date_and_token_reused(world: World) -> None:
+    import requests
+
+    from sigfilter.catalog import load_catalog as load
+    from sigfilter.graph.auth import TokenSource
+    from sigfilter.graph.client import GraphClient
+
+    populate(world.fake, 3)
+    tenant = load(world.catalog).tenants[KEY]
+    assert tenant.graph is not None
+    session = requests.Session()
+    waits: list[float] = []
+    now = 1_800_000_000.0
+    client = GraphClient(
+        tenant.graph.graph_url, TokenSource(tenant.graph, TENANT_ID, session), session,
+        sleep=waits.append, clock=lambda: now,
+    )  # fmt: skip
+    world.fake.faults.append(["/v1.0/users/delta", "too_many_requests", 1, 0])
+    import sigfilter.graph.client as gc
+
+    date = "Fri, 15 Jan 2027 08:00:30 GMT"  # now + 30 s
+    assert abs(gc.email.utils.parsedate_to_datetime(date).timestamp() - (now + 30)) < 1
+    original = gc.GraphClient._retry_after
+    seen: list[str] = []
+
+    def spy(self: GraphClient, response: Any) -> float:
+        seen.append(response.headers.get("Retry-After"))
+        response.headers["Retry-After"] = date
+        return original(self, response)
+
+    gc.GraphClient._retry_after = spy  # type: ignore[method-assign]
+    try:
+        pages = list(client.pages("/users/delta?$select=id,mail"))
+    finally:
+        gc.GraphClient._retry_after = original  # type: ignore[method-assign]
+    assert seen == ["10"] and waits == [30.0]
+    assert sum(len(p["value"]) for p in pages) == 3
+    assert world.fake.calls(f"/{TENANT_ID}/oauth2/v2.0/token") == 1  # msal cached it
