@@ -550,3 +550,60 @@ def test_retry_after_as_http_date_and_token_reused(world: World) -> None:
     assert seen == ["10"] and waits == [30.0]
     assert sum(len(p["value"]) for p in pages) == 3
     assert world.fake.calls(f"/{TENANT_ID}/oauth2/v2.0/token") == 1  # msal cached it
+
+
+# -- 6. catalog check and doctor explain the credential and the last sync --------------
+
+
+def _doctor(world: World, now: dt.datetime | None = None) -> list[Any]:
+    from sigfilter.config import MilterConfig
+    from sigfilter.doctor import Doctor
+
+    doc = Doctor(
+        MilterConfig(catalog=str(world.catalog)), "flags", resolve=None,
+        sync_state_dir=str(world.state),
+        now=(lambda: now) if now else (lambda: dt.datetime.now(dt.UTC)),
+    )  # fmt: skip
+    found = list(doc.check_catalog()) + list(doc.check_sync())
+    return [f for f in found if f.area in ("sync", "catalog")]
+
+
+def test_doctor_reports_the_last_successful_sync_and_its_age(world: World) -> None:
+    populate(world.fake, 4)
+    never = [f for f in _doctor(world) if f.area == "sync"]
+    assert [f.level for f in never] == ["fail"]
+    assert "no successful directory sync yet" in never[0].message
+    assert world.sync().exit_code == 0
+    (ok,) = [f for f in _doctor(world) if f.area == "sync"]
+    assert ok.level == "ok" and "last successful sync 0 min ago" in ok.message
+    assert "4 directory users" in ok.message
+    world.fake.fail("/v1.0/users/delta", "forbidden")
+    assert world.sync().exit_code == 77
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
+    (stale,) = [f for f in _doctor(world, later) if f.area == "sync"]
+    assert stale.level == "warn" and "last successful sync 3 h ago" in stale.message
+    assert "the last attempt failed: GET /users/delta: 403" in stale.message
+    assert "sigfilter-sync.timer" in stale.fix
+
+
+def test_catalog_check_and_doctor_explain_a_missing_credential(world: World) -> None:
+    (world.tmp / "graph-app.pem").unlink()
+    result = CliRunner().invoke(main, ["catalog", "check", str(world.catalog)])
+    assert result.exit_code == 0, result.output  # it may live only on the syncing node
+    assert "warning:" in result.output and "graph-app.pem is not on this host" in result.output
+    (finding,) = [f for f in _doctor(world) if f.area == "sync"]
+    assert finding.level == "warn" and "cannot sign in here" in finding.message
+
+
+def test_catalog_check_and_doctor_refuse_an_unsafe_or_unreadable_credential(world: World) -> None:
+    pem = world.tmp / "graph-app.pem"
+    pem.chmod(0o644)
+    result = CliRunner().invoke(main, ["catalog", "check", str(world.catalog)])
+    assert result.exit_code == 65, result.output
+    assert "certificate_file" in result.output and "chmod 600" in result.output
+    catalog = [f for f in _doctor(world) if f.area == "catalog"]
+    assert catalog[0].level == "fail" and "chmod 600" in catalog[0].message
+    pem.write_bytes(b"not a certificate\n")
+    pem.chmod(0o600)
+    result = CliRunner().invoke(main, ["catalog", "check", str(world.catalog)])
+    assert result.exit_code == 65 and "no PEM certificate in it" in result.output

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msal
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -53,6 +52,23 @@ def client_credential(settings: GraphSettings) -> str | dict[str, str]:
     except SecretFileError as exc:
         raise CredentialError(f"[graph] {key}: {exc}") from exc
     return _certificate(pem, path)
+
+
+def credential_problem(settings: GraphSettings) -> tuple[str, str]:
+    """("", "") when the credential file is usable here; else ("missing", why) or
+    ("bad", why). For `catalog check` and doctor: the file may live only on the node
+    that runs the sync, so a missing one is reported, a bad one refused."""
+    path = Path(settings.credential_file)
+    if not path.exists():
+        return "missing", (
+            f"[graph] {settings.credential_key} {path} is not on this host: `sigfilter users "
+            "sync` cannot sign in here (fine on hosts that do not run the sync)"
+        )
+    try:
+        client_credential(settings)
+    except CredentialError as exc:
+        return "bad", str(exc)
+    return "", ""
 
 
 def _certificate(pem: bytes, path: Path) -> dict[str, str]:
@@ -106,9 +122,12 @@ class TokenSource:
         self.tenant_id = tenant_id
         self.session = session
         self._credential = credential
-        self._app: msal.ConfidentialClientApplication | None = None
+        self._app: Any = None  # msal.ConfidentialClientApplication, made on first use
 
-    def _application(self) -> msal.ConfidentialClientApplication:
+    def _application(self) -> Any:
+        # Imported here: `catalog check` and doctor use this module without signing in.
+        import msal  # noqa: PLC0415
+
         if self._app is None:
             try:
                 # The authority comes from the operator's own tenant.toml: no instance
