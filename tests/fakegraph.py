@@ -175,10 +175,14 @@ class FakeMicrosoft:
             self._thread.join(timeout=10)
             self._server = None
 
-    def fail(self, prefix: str, name: str, times: int = 1, after: int = 0) -> None:
+    def fail(
+        self, prefix: str, name: str, times: int = 1, after: int = 0,
+        headers: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         """After ``after`` requests whose path starts with ``prefix`` went through, the
-        next ``times`` get the example error ``name`` (its status, headers and body)."""
-        self.faults.append([prefix, name, times, after])
+        next ``times`` get the example error ``name`` (its status, headers and body;
+        ``headers`` replace the example's)."""
+        self.faults.append([prefix, name, times, after, headers])
 
     def expire_delta_links(self) -> None:
         self.expired_before = len(self.directory.log) + 1
@@ -320,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fault(self, path: str) -> bool:
         fake = self.owner
-        for n, (prefix, name, times, after) in enumerate(fake.faults):
+        for n, (prefix, name, times, after, headers) in enumerate(fake.faults):
             if path.startswith(prefix):
                 if after > 0:
                     fake.faults[n][3] -= 1
@@ -329,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if times <= 1:
                     del fake.faults[n]
                 ex = example(name)
-                self._send(ex["status"], ex["body"], ex.get("headers"))
+                self._send(ex["status"], ex["body"], headers or ex.get("headers"))
                 return True
         return False
 

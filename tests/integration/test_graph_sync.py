@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from click.testing import CliRunner, Result
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -28,7 +29,12 @@ from fakegraph import CLIENT_ID, TENANT_ID, FakeMicrosoft, _b64url, sample_user
 from sigfilter import cli_sync
 from sigfilter.catalog import load_catalog
 from sigfilter.cli import main
-from sigfilter.defaults import GRAPH_MAX_RETRIES
+from sigfilter.config import MilterConfig
+from sigfilter.defaults import GRAPH_MAX_RETRIES, GRAPH_RETRY_DEFAULT, GRAPH_RETRY_MAX
+from sigfilter.doctor import Doctor
+from sigfilter.graph.auth import TokenSource
+from sigfilter.graph.client import GraphClient
+from sigfilter.store.redis_store import RedisPublisher
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "contoso.com"
@@ -477,8 +483,6 @@ def test_group_rules_without_groupmember_permission_name_it(
 def test_sync_publishes_when_redis_is_configured_and_only_on_change(
     world: World, redis_server: Any
 ) -> None:
-    from sigfilter.store.redis_store import RedisPublisher
-
     populate(world.fake, 5)
     result = world.sync("--redis", redis_server.url)
     assert result.exit_code == 0, result.output
@@ -513,41 +517,22 @@ def test_a_failed_publish_is_retried_by_the_next_run(world: World, redis_server:
 
 
 def test_retry_after_as_http_date_and_token_reused(world: World) -> None:
-    import requests
-
-    from sigfilter.catalog import load_catalog as load
-    from sigfilter.graph.auth import TokenSource
-    from sigfilter.graph.client import GraphClient
-
     populate(world.fake, 3)
-    tenant = load(world.catalog).tenants[KEY]
+    tenant = load_catalog(world.catalog).tenants[KEY]
     assert tenant.graph is not None
     session = requests.Session()
     waits: list[float] = []
-    now = 1_800_000_000.0
+    now = dt.datetime(2027, 1, 15, 8, 0, 0, tzinfo=dt.UTC).timestamp()
     client = GraphClient(
         tenant.graph.graph_url, TokenSource(tenant.graph, TENANT_ID, session), session,
         sleep=waits.append, clock=lambda: now,
     )  # fmt: skip
-    world.fake.faults.append(["/v1.0/users/delta", "too_many_requests", 1, 0])
-    import sigfilter.graph.client as gc
-
-    date = "Fri, 15 Jan 2027 08:00:30 GMT"  # now + 30 s
-    assert abs(gc.email.utils.parsedate_to_datetime(date).timestamp() - (now + 30)) < 1
-    original = gc.GraphClient._retry_after
-    seen: list[str] = []
-
-    def spy(self: GraphClient, response: Any) -> float:
-        seen.append(response.headers.get("Retry-After"))
-        response.headers["Retry-After"] = date
-        return original(self, response)
-
-    gc.GraphClient._retry_after = spy  # type: ignore[method-assign]
-    try:
-        pages = list(client.pages("/users/delta?$select=id,mail"))
-    finally:
-        gc.GraphClient._retry_after = original  # type: ignore[method-assign]
-    assert seen == ["10"] and waits == [30.0]
+    later = {"Retry-After": "Fri, 15 Jan 2027 08:00:30 GMT"}  # now + 30 s
+    world.fake.fail("/v1.0/users/delta", "too_many_requests", headers=later)
+    world.fake.fail("/v1.0/users/delta", "service_unavailable", headers={"Retry-After": "99999"})
+    world.fake.fail("/v1.0/users/delta", "service_unavailable", headers={"X-Other": "1"})
+    pages = list(client.pages("/users/delta?$select=id,mail"))
+    assert waits == [30.0, GRAPH_RETRY_MAX, GRAPH_RETRY_DEFAULT]
     assert sum(len(p["value"]) for p in pages) == 3
     assert world.fake.calls(f"/{TENANT_ID}/oauth2/v2.0/token") == 1  # msal cached it
 
@@ -556,9 +541,6 @@ def test_retry_after_as_http_date_and_token_reused(world: World) -> None:
 
 
 def _doctor(world: World, now: dt.datetime | None = None) -> list[Any]:
-    from sigfilter.config import MilterConfig
-    from sigfilter.doctor import Doctor
-
     doc = Doctor(
         MilterConfig(catalog=str(world.catalog)), "flags", resolve=None,
         sync_state_dir=str(world.state),
