@@ -135,7 +135,9 @@ def _decode(data: bytes, filename: str) -> str:
 def _clean(value: str) -> str:
     """One line, like the catalog loader keeps it (load._clean), so a diff shows what
     the loader will see: non-printables become spaces, runs of space collapse."""
-    return " ".join("".join(c if c.isprintable() else " " for c in value).split())
+    if not value.isprintable():  # the per-character pass only when needed (~10x faster)
+        value = "".join(c if c.isprintable() else " " for c in value)
+    return " ".join(value.split())
 
 
 def _primary_smtp(proxies: Iterable[str]) -> str:

@@ -405,7 +405,9 @@ def _clean(value: str | list[str] | None) -> str:
     """Field values are single lines: control characters would let a value add lines."""
     if not isinstance(value, str):
         return ""
-    return " ".join("".join(c if c.isprintable() else " " for c in value).split())
+    if not value.isprintable():  # the per-character pass only when needed (~10x faster)
+        value = "".join(c if c.isprintable() else " " for c in value)
+    return " ".join(value.split())
 
 
 def _load_templates(folder: Path, problems: _Problems) -> dict[str, TemplateSet]:
