@@ -18,6 +18,7 @@ import requests
 from .atomic import write_atomic
 from .catalog.fields import FIELD_NAMES
 from .catalog.importers import DirectoryImportError, diff_users, parse_catalog_csv, to_catalog_csv
+from .catalog.load import PHOTOS_DIR
 from .catalog.model import Tenant
 from .cli_base import (
     CannotWrite,
@@ -36,6 +37,7 @@ from .cli_base import (
 from .defaults import SYNC_STATE_DIR
 from .graph.auth import CredentialError, TokenSource
 from .graph.client import GraphClient, GraphDenied, GraphError, GraphUnavailable
+from .graph.photos import photo_name
 from .graph.sync import DirectorySync, StateError, StateStore, SyncOutcome, SyncState
 from .metrics import sync_metrics_text
 
@@ -107,6 +109,12 @@ class SyncJob:
             f"{len(users)} users from Microsoft Graph, {kind}: {diff_summary(diff)}; "
             f"left out: {excluded or 'none'}; {out.pages} pages, {out.received} received"
             + (f", {out.removed} removed by delta" if out.removed else "")
+            + (
+                f"; photos: {out.photos_checked} checked, {len(out.photos_fetched)} fetched, "
+                f"{len(out.photos_removed)} removed"
+                if self.tenant.graph and self.tenant.graph.photos
+                else ""
+            )
         )
         if self.dry_run:
             return report_user_changes(diff, summary + " (dry run: nothing written)")
@@ -115,7 +123,8 @@ class SyncJob:
                 f"the directory gave no users with a mailbox in {', '.join(self.tenant.domains)}; "
                 f"refusing to remove every user of {self.tenant.key} (users.csv kept)"
             )
-        changed = bool(diff.added or diff.changed or diff.removed)
+        photos = self._write_photos(out)
+        changed = bool(diff.added or diff.changed or diff.removed or photos)
         if changed or not self.users_csv.exists():
             _write_users(self.users_csv, to_catalog_csv(users))
         state = out.state
@@ -129,6 +138,20 @@ class SyncJob:
         self._save(state, len(users), out, self.clock() - started)
         published = self._publish(state, len(users), out, started)
         return report_user_changes(diff, f"{summary}; wrote {self.users_csv}" + published)
+
+    def _write_photos(self, out: SyncOutcome) -> int:
+        """images/photos/<id>.jpg for new and changed photos; gone ones removed."""
+        folder = self.tenant.path / "images" / PHOTOS_DIR
+        try:
+            if out.photos_fetched:
+                folder.mkdir(parents=True, exist_ok=True)
+            for oid, data in out.photos_fetched.items():
+                write_atomic(self.tenant.path / "images" / photo_name(oid), data, 0o644)
+            for oid in out.photos_removed:
+                (self.tenant.path / "images" / photo_name(oid)).unlink(missing_ok=True)
+        except OSError as exc:
+            raise CannotWrite(f"cannot write the photos in {folder}: {exc}") from exc
+        return len(out.photos_fetched) + len(out.photos_removed)
 
     def _old_users(self) -> dict[str, dict[str, str]]:
         if not self.users_csv.exists():

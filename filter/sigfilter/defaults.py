@@ -108,3 +108,4 @@ GRAPH_MAX_RETRIES = 6  # 429/503/504 and connection errors, each waiting Retry-A
 GRAPH_RETRY_DEFAULT = 5.0  # seconds to wait when a 429/503 has no Retry-After
 GRAPH_RETRY_MAX = 300.0  # seconds; a longer Retry-After is cut to this
 GRAPH_PAGE_SIZE = 999  # users per /users/delta page (Prefer: odata.maxpagesize; Graph's max)
+SYNC_PHOTOS_EVERY = 24 * 3600.0  # seconds; photos are not in delta: their ETags checked daily

@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from fakegraph import CLIENT_ID, TENANT_ID, FakeMicrosoft, _b64url, sample_user
 from sigfilter import cli_sync
 from sigfilter.catalog import load_catalog
+from sigfilter.catalog.render import Renderer, content_id
 from sigfilter.cli import main
 from sigfilter.config import MilterConfig
 from sigfilter.defaults import GRAPH_MAX_RETRIES, GRAPH_RETRY_DEFAULT, GRAPH_RETRY_MAX
@@ -589,3 +590,62 @@ def test_catalog_check_and_doctor_refuse_an_unsafe_or_unreadable_credential(worl
     pem.chmod(0o600)
     result = CliRunner().invoke(main, ["catalog", "check", str(world.catalog)])
     assert result.exit_code == 65 and "no PEM certificate in it" in result.output
+
+
+# -- 7. photos: optional, size-capped, fetched only when the ETag changed ---------------
+
+
+def _jpeg(n: int, size: int = 600) -> bytes:
+    return b"\xff\xd8\xff\xe0" + bytes([n % 251]) * (size - 4)
+
+
+def test_photos_are_fetched_capped_and_refreshed_by_etag(world: World) -> None:
+    toml = world.folder / "tenant.toml"
+    toml.write_text(
+        'images = "embed"\n' + toml.read_text() + "photos = true\nmax_photo_bytes = 2000\n"
+    )
+    html = world.folder / "templates" / "default" / "default.html"
+    html.write_text(html.read_text().replace(
+        "</table>", '<tr><td><img src="{{ image(photo) }}" width="96"></td></tr>\n</table>'))  # fmt: skip
+    populate(world.fake, 4)
+    d = world.fake.directory
+    d.photos[uid(1)] = _jpeg(1)
+    d.photos[uid(2)] = _jpeg(2, size=5000)  # over the cap
+    result = world.sync()
+    assert result.exit_code == 0, result.output
+    assert "photos: 4 checked, 1 fetched, 0 removed" in result.output
+    assert "over 2000 bytes (max_photo_bytes): left out" in result.output
+    photo = world.folder / "images" / "photos" / f"{uid(1)}.jpg"
+    assert photo.read_bytes() == _jpeg(1)
+    rows = world.rows()
+    assert rows["user00001@contoso.com"]["photo"] == f"photos/{uid(1)}.jpg"
+    assert rows["user00002@contoso.com"]["photo"] == "" == rows["user00003@contoso.com"]["photo"]
+    # The template embeds it (a CID part); for a user without one the line disappears.
+    tenant = load_catalog(world.catalog).tenants[KEY]
+    rendered = Renderer(tenant).render_set("default", tenant.users["user00001@contoso.com"])
+    assert f"photos/{uid(1)}.jpg" in rendered.images
+    assert f'src="cid:{content_id(tenant.images[f"photos/{uid(1)}.jpg"])}"' in rendered.html
+    other = Renderer(tenant).render_set("default", tenant.users["user00003@contoso.com"])
+    assert "photos/" not in other.html and other.images == ("logo.png",)
+    # Not due yet: no photo is asked for, except a new user's.
+    fetched = world.fake.photo_requests
+    d.photos[uid(1)] = _jpeg(9)
+    d.add_user(uid(77), **sample_user(77))
+    d.photos[uid(77)] = _jpeg(77)
+    second = world.sync()
+    assert "photos: 1 checked, 1 fetched" in second.output
+    assert world.fake.photo_requests == fetched + 1
+    assert photo.read_bytes() == _jpeg(1)  # unchanged until the daily check
+    # The daily check: the changed ETag is fetched, an unchanged one is not, a gone one removed.
+    path = world.state / f"{KEY}.json"
+    doc = json.loads(path.read_text())
+    doc["photos_checked"] -= 2 * 24 * 3600
+    path.write_text(json.dumps(doc))
+    del d.photos[uid(77)]
+    third = world.sync()
+    assert "photos: 5 checked, 1 fetched, 1 removed" in third.output, third.output
+    assert photo.read_bytes() == _jpeg(9)
+    assert not (world.folder / "images" / "photos" / f"{uid(77)}.jpg").exists()
+    assert world.rows()["user00077@contoso.com"]["photo"] == ""
+    check = CliRunner().invoke(main, ["catalog", "check", str(world.catalog)])
+    assert check.exit_code == 0, check.output

@@ -452,16 +452,22 @@ def _load_banners(folder: Path, problems: _Problems) -> dict[str, Banner]:
     return banners
 
 
-def _load_images(folder: Path, problems: _Problems) -> dict[str, Image]:
+PHOTOS_DIR = "photos"  # images/photos/<Graph id>.jpg: users' photos from `users sync`
+
+
+def _load_images(folder: Path, problems: _Problems, prefix: str = "") -> dict[str, Image]:
+    """images/*, and images/photos/* named "photos/<file>" (users' photos)."""
     if not folder.is_dir():
         return {}
     images = {}
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         ctype = IMAGE_TYPES.get(path.suffix.lower())
         if ctype is None:
             problems.add(path, "not an image type mail clients show (png, jpg, gif)")
             continue
-        images[path.name] = Image(path.name, path, ctype, path.read_bytes())
+        images[prefix + path.name] = Image(prefix + path.name, path, ctype, path.read_bytes())
+    if not prefix:
+        images |= _load_images(folder / PHOTOS_DIR, problems, f"{PHOTOS_DIR}/")
     return images
 
 

@@ -111,6 +111,22 @@ class GraphClient:
             raise GraphError(f"GET {self._short(path)}: the answer is not a JSON object")
         return doc
 
+    def get_capped(self, path: str, cap: int) -> bytes | None:
+        """The body of GET ``path``, or None when it is larger than ``cap`` bytes (read
+        no further than that: a photo may be megabytes)."""
+        response = self.get(path, stream=True)
+        data = b""
+        try:
+            for chunk in response.iter_content(64 * 1024):
+                data += chunk
+                if len(data) > cap:
+                    return None
+        except requests.RequestException as exc:
+            raise GraphUnavailable(f"GET {self._short(path)}: {exc}") from exc
+        finally:
+            response.close()
+        return data
+
     def pages(self, path: str, headers: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
         """Each page of a collection, following ``@odata.nextLink`` verbatim."""
         url: str | None = path
@@ -125,7 +141,11 @@ class GraphClient:
             url = link if isinstance(link, str) else None
 
     def get(
-        self, path: str, headers: dict[str, str] | None = None, ok: frozenset[int] = frozenset()
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        ok: frozenset[int] = frozenset(),
+        stream: bool = False,
     ) -> requests.Response:
         """The response to GET ``path`` (2xx, or a status in ``ok``), retried as needed."""
         url = self.url(path)
@@ -137,6 +157,7 @@ class GraphClient:
                     url,
                     headers={**(headers or {}), "Authorization": f"Bearer {token}"},
                     timeout=self.timeout,
+                    stream=stream,
                 )
             except requests.RequestException as exc:
                 if attempt == self.retries:

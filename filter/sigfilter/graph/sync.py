@@ -23,8 +23,9 @@ from typing import Any
 from ..atomic import write_atomic
 from ..catalog.importers import DirectoryImportError, graph_fields, graph_mailbox
 from ..catalog.model import Tenant
-from ..defaults import GRAPH_PAGE_SIZE, SYNC_FULL_EVERY
+from ..defaults import GRAPH_PAGE_SIZE, SYNC_FULL_EVERY, SYNC_PHOTOS_EVERY
 from .client import GraphClient, GraphError, SyncStateExpired
+from .photos import photo_name, refresh_photos
 
 # Only what templates use (delta tracks only selected properties, and less is cheaper).
 USER_SELECT = (
@@ -60,6 +61,7 @@ class SyncState:
     publish_pending: bool = False  # users.csv changed but publishing it failed
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # Graph id -> properties
     photos: dict[str, str] = field(default_factory=dict)  # Graph id -> photo ETag
+    photos_checked: float = 0.0  # when every user's photo was last checked
     counters: dict[str, float] = field(default_factory=dict)  # metric name|labels -> total
 
     def count(self, key: str, by: float = 1.0) -> None:
@@ -110,6 +112,9 @@ class SyncOutcome:
     removed: int = 0  # @removed entries applied
     excluded: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    photos_checked: int = 0
+    photos_fetched: dict[str, bytes] = field(default_factory=dict)  # Graph id -> JPEG
+    photos_removed: list[str] = field(default_factory=list)  # Graph ids whose photo went
 
 
 def apply_changes(objects: dict[str, dict[str, Any]], items: Iterable[Any]) -> tuple[int, int]:
@@ -128,39 +133,53 @@ def apply_changes(objects: dict[str, dict[str, Any]], items: Iterable[Any]) -> t
     return received, removed
 
 
+def _mailbox(oid: str, obj: dict[str, Any], domains: tuple[str, ...]) -> tuple[str, str]:
+    """(address, "") for a user who gets a users.csv row, else ("", why not)."""
+    try:
+        email = graph_mailbox(obj, f"user {oid}")
+    except DirectoryImportError as exc:
+        raise GraphError(f"an unexpected answer from Graph: {exc}") from exc
+    if obj.get("accountEnabled") is False:
+        return "", EXCLUDED_DISABLED
+    if "@" not in email:
+        return "", EXCLUDED_NO_MAILBOX
+    if email.rpartition("@")[2] not in domains:
+        return "", EXCLUDED_OTHER_DOMAIN
+    return email, ""
+
+
+def mailbox_ids(objects: dict[str, dict[str, Any]], domains: tuple[str, ...]) -> list[str]:
+    """The Graph ids of the users who get a users.csv row."""
+    return [oid for oid in sorted(objects) if _mailbox(oid, objects[oid], domains)[0]]
+
+
 def directory_users(
     objects: dict[str, dict[str, Any]],
     domains: tuple[str, ...],
     memberships: dict[str, list[str]] | None = None,
+    photos: dict[str, str] | None = None,
 ) -> tuple[dict[str, dict[str, str]], Counter[str], list[str]]:
     """users.csv rows from Graph objects: (email -> fields, excluded by reason, notes).
-    ``memberships`` (Graph id -> rule group names) fills the ``groups`` field."""
+    ``memberships`` (Graph id -> rule group names) fills the ``groups`` field, ``photos``
+    (Graph ids with a photo file) the ``photo`` field."""
     users: dict[str, dict[str, str]] = {}
     excluded: Counter[str] = Counter()
     notes: list[str] = []
     for oid in sorted(objects):
-        obj = objects[oid]
-        try:
-            email = graph_mailbox(obj, f"user {oid}")
-            fields = graph_fields(obj, f"user {oid}")
-        except DirectoryImportError as exc:
-            raise GraphError(f"an unexpected answer from Graph: {exc}") from exc
-        reason = (
-            EXCLUDED_DISABLED
-            if obj.get("accountEnabled") is False
-            else EXCLUDED_NO_MAILBOX
-            if "@" not in email
-            else EXCLUDED_OTHER_DOMAIN
-            if email.rpartition("@")[2] not in domains
-            else ""
-        )
+        email, reason = _mailbox(oid, objects[oid], domains)
         if reason:
             excluded[reason] += 1
             continue
+        try:
+            fields = graph_fields(objects[oid], f"user {oid}")
+        except DirectoryImportError as exc:
+            raise GraphError(f"an unexpected answer from Graph: {exc}") from exc
         if email in users:
             notes.append(f"{email} is the address of two directory users; {oid} wins")
         if memberships is not None:
             fields["groups"] = ";".join(sorted(memberships.get(oid, [])))
+        if photos is not None:
+            fields["photo"] = photo_name(oid) if oid in photos else ""
         users[email] = {"email": email, **fields}
     return users, excluded, notes
 
@@ -203,11 +222,37 @@ class DirectorySync:
             out = self._users("the delta link expired (410 / syncStateNotFound)")
         groups = rule_groups(self.tenant)
         memberships = group_memberships(self.client, groups, out.notes) if groups else None
+        photos = self._photos(out, force_full) if self._photo_settings() else None
         out.users, out.excluded, notes = directory_users(
-            out.state.objects, self.tenant.domains, memberships
+            out.state.objects, self.tenant.domains, memberships, photos
         )
         out.notes += notes
         return out
+
+    def _photo_settings(self) -> tuple[str, int] | None:
+        graph = self.tenant.graph
+        if graph is None or not graph.photos:
+            return None
+        return graph.photo_size, graph.max_photo_bytes or self.tenant.max_image_bytes
+
+    def _photos(self, out: SyncOutcome, force: bool) -> dict[str, str]:
+        """Check the photos that are due (all daily, new users at once); the new ETags."""
+        settings = self._photo_settings()
+        assert settings is not None
+        state, now = out.state, self.clock()
+        ids = mailbox_ids(state.objects, self.tenant.domains)
+        due = force or now - self.old.photos_checked >= SYNC_PHOTOS_EVERY
+        check = ids if due else [i for i in ids if i not in self.old.objects]
+        update = refresh_photos(self.client, check, self.old.photos, *settings)
+        checked = set(check)
+        keep = {i: e for i, e in self.old.photos.items() if i in ids and i not in checked}
+        state.photos = keep | update.etags
+        state.photos_checked = now if due else self.old.photos_checked
+        out.photos_checked = update.checked
+        out.photos_fetched = update.fetched
+        out.photos_removed = sorted(set(self.old.photos) - set(state.photos))
+        out.notes += update.notes
+        return state.photos
 
     def _users(self, reason: str) -> SyncOutcome:
         now = self.clock()
@@ -216,6 +261,7 @@ class DirectorySync:
             last_full=now if reason else self.old.last_full,
             objects=objects,
             photos=dict(self.old.photos),
+            photos_checked=self.old.photos_checked,
             counters=dict(self.old.counters),
             publish_pending=self.old.publish_pending,
         )
