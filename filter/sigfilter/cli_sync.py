@@ -2,7 +2,8 @@
 
 Registered on the ``users`` group at the bottom of cli.py. Exit codes as everywhere
 (cli_base): 1 Graph error, 65 catalog invalid, 69 Graph or Redis unreachable, 73 cannot
-write, 77 sign-in or permission refused, 78 credential file missing or unsafe.
+write, 75 another sync of the tenant is running, 77 sign-in or permission refused, 78
+credential file missing or unsafe.
 """
 
 from __future__ import annotations
@@ -38,11 +39,22 @@ from .defaults import SYNC_STATE_DIR
 from .graph.auth import CredentialError, TokenSource
 from .graph.client import GraphClient, GraphDenied, GraphError, GraphUnavailable
 from .graph.photos import photo_name
-from .graph.sync import DirectorySync, StateError, StateStore, SyncOutcome, SyncState
+from .graph.sync import (
+    DirectorySync,
+    StateError,
+    StateStore,
+    SyncBusy,
+    SyncOutcome,
+    SyncState,
+)
 from .metrics import sync_metrics_text
 
 # How the Graph client waits on Retry-After; tests put a recorder here (no real waits).
 SLEEP: Callable[[float], None] = time.sleep
+
+
+class Busy(SigfilterError):
+    exit_code = 75  # EX_TEMPFAIL: another sync of the tenant is running; try later
 
 
 class PermissionRefused(SigfilterError):
@@ -67,6 +79,15 @@ class SyncJob:
 
     def run(self) -> str:
         """Sync, write users.csv and the state, publish; the summary line."""
+        try:
+            with self.store.locked(self.tenant.key):
+                return self._run()
+        except SyncBusy as exc:
+            raise Busy(str(exc)) from exc
+        except StateError as exc:
+            raise CannotWrite(str(exc)) from exc
+
+    def _run(self) -> str:
         state = self._load_state()
         started = self.clock()
         try:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import fcntl
 import io
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -649,3 +651,22 @@ def test_photos_are_fetched_capped_and_refreshed_by_etag(world: World) -> None:
     assert world.rows()["user00077@contoso.com"]["photo"] == ""
     check = CliRunner().invoke(main, ["catalog", "check", str(world.catalog)])
     assert check.exit_code == 0, check.output
+
+
+def test_one_sync_per_tenant_at_a_time_and_a_corrupt_state_is_named(world: World) -> None:
+    populate(world.fake, 3)
+    world.state.mkdir()
+    fd = os.open(world.state / f"{KEY}.lock", os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        busy = world.sync()
+    finally:
+        os.close(fd)
+    assert busy.exit_code == 75, busy.output
+    assert "another sync of contoso.com is running" in busy.output
+    assert world.fake.requests == [] and not world.users_csv.exists()
+    (world.state / f"{KEY}.json").write_text("[1, 2")
+    broken = world.sync()
+    assert broken.exit_code == 66, broken.output
+    assert f"{KEY}.json: cannot read the sync state" in broken.output
+    assert "move it away" in broken.output

@@ -10,12 +10,15 @@ and the state only when the whole run succeeded.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import re
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,10 @@ Progress = Callable[[int, int], None]  # (pages fetched, user objects received)
 
 class StateError(Exception):
     """The state file cannot be read or written."""
+
+
+class SyncBusy(Exception):
+    """Another run holds the tenant's lock."""
 
 
 @dataclass
@@ -88,8 +95,28 @@ class StateStore:
                 f"{path}: cannot read the sync state ({exc}); move it away to start with a "
                 "full sync"
             ) from exc
-        known = {k: v for k, v in raw.items() if k in SyncState.__dataclass_fields__}
-        return SyncState(**known) if isinstance(raw, dict) else SyncState()
+        if not isinstance(raw, dict):
+            raise StateError(f"{path}: not a sync state (a JSON object); move it away")
+        return SyncState(**{k: v for k, v in raw.items() if k in SyncState.__dataclass_fields__})
+
+    @contextlib.contextmanager
+    def locked(self, tenant: str) -> Iterator[None]:
+        """One sync per tenant at a time (the timer and a manual run may meet)."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.directory / f"{tenant}.lock", os.O_RDWR | os.O_CREAT, 0o640)
+        except OSError as exc:
+            raise StateError(f"{self.directory}: cannot create the sync lock: {exc}") from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError as exc:
+                raise SyncBusy(
+                    f"another sync of {tenant} is running (lock {self.directory})"
+                ) from exc
+            yield
+        finally:
+            os.close(fd)
 
     def save(self, tenant: str, state: SyncState) -> None:
         try:
