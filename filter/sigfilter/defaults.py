@@ -107,5 +107,8 @@ GRAPH_TIMEOUT = 60.0  # seconds per Graph or token request
 GRAPH_MAX_RETRIES = 6  # 429/503/504 and connection errors, each waiting Retry-After
 GRAPH_RETRY_DEFAULT = 5.0  # seconds to wait when a 429/503 has no Retry-After
 GRAPH_RETRY_MAX = 300.0  # seconds; a longer Retry-After is cut to this
-GRAPH_PAGE_SIZE = 999  # users per /users/delta page (Prefer: odata.maxpagesize; Graph's max)
+# Users per /users/delta page asked for (Prefer: odata.maxpagesize; 999 is $top's maximum).
+# Graph may grant fewer: a Microsoft Q&A answer (learn.microsoft.com/answers/a/2052165)
+# says directory objects' delta pages hold at most 200; the sync follows nextLink anyway.
+GRAPH_PAGE_SIZE = 999
 SYNC_PHOTOS_EVERY = 24 * 3600.0  # seconds; photos are not in delta: their ETags checked daily

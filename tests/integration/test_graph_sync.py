@@ -216,6 +216,11 @@ def test_delta_sync_applies_changes_removals_and_disabled_accounts(world: World)
     assert "user00500@contoso.com" in rows and len(rows) == 119
     delta_calls = [p for _, p in fake.requests[before:] if p.startswith("/v1.0/users/delta")]
     assert len(delta_calls) == 1 and "$deltatoken=" in delta_calls[0]
+    prom = (world.state / f"{KEY}.prom").read_text()
+    assert 'sigfilter_sync_runs_total{result="ok",tenant="contoso.com"} 2.0' in prom
+    assert 'sigfilter_sync_users_changed_total{change="added",tenant="contoso.com"} 121.0' in prom
+    assert 'sigfilter_sync_users_changed_total{change="removed",tenant="contoso.com"} 2.0' in prom
+    assert 'sigfilter_sync_users{tenant="contoso.com"} 119.0' in prom
     # No change: users.csv is not rewritten.
     mtime = world.users_csv.stat().st_mtime_ns
     again = world.sync()
@@ -670,3 +675,13 @@ def test_one_sync_per_tenant_at_a_time_and_a_corrupt_state_is_named(world: World
     assert broken.exit_code == 66, broken.output
     assert f"{KEY}.json: cannot read the sync state" in broken.output
     assert "move it away" in broken.output
+
+
+def test_401_from_graph_says_to_check_the_cloud_settings(world: World) -> None:
+    populate(world.fake, 2)
+    world.fake.fail("/v1.0/users/delta", "unauthorized")
+    result = world.sync()
+    assert result.exit_code == 77, result.output
+    assert "401 InvalidAuthenticationToken" in result.output
+    assert "check that tenant_id, authority and graph_url name the same cloud" in result.output
+    assert world.fake.calls("/v1.0/users/delta") == 1  # not retried
