@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from . import __version__, cli_dkim, cli_m365, cli_ops, cli_postfix, cli_sync
+from .atomic import write_atomic
 from .catalog import CatalogError, RenderError
 from .catalog.check import catalog_warnings, check_catalog
 from .catalog.importers import (
@@ -306,7 +307,10 @@ def users_import(file: Path, tenant: str, catalog_dir: Path | None, dry_run: boo
                                    + (" (dry run: nothing written)" if dry_run
                                       else f"; wrote {target}")))  # fmt: skip
     if not dry_run:
-        _write(target, to_catalog_csv(imported.users))
+        try:  # atomically: a milter reloading meanwhile sees the old file or the new one
+            write_atomic(target, to_catalog_csv(imported.users), 0o644)
+        except OSError as exc:
+            raise CannotWrite(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
 @users.command("list")
