@@ -18,7 +18,7 @@ import requests
 
 from .atomic import write_atomic
 from .catalog.fields import FIELD_NAMES
-from .catalog.importers import DirectoryImportError, diff_users, parse_catalog_csv, to_catalog_csv
+from .catalog.importers import DirectoryImportError, diff_users, to_catalog_csv
 from .catalog.load import PHOTOS_DIR
 from .catalog.model import Tenant
 from .cli_base import (
@@ -175,9 +175,9 @@ class SyncJob:
         return len(out.photos_fetched) + len(out.photos_removed)
 
     def _old_users(self) -> dict[str, dict[str, str]]:
-        if not self.users_csv.exists():
-            return {}
-        return parse_catalog_csv(self.users_csv.read_bytes(), str(self.users_csv)).users
+        # The catalog loader read users.csv already (same cleaning as the importer's);
+        # the tenant's lock keeps other syncs from changing it since.
+        return self.tenant.users
 
     def _publish(self, state: SyncState, users: int, out: SyncOutcome, started: float) -> str:
         if not self.redis_url or not state.publish_pending:

@@ -12,6 +12,7 @@ json-decoding them (what any client must at least do): the ratio is what sync ad
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -69,6 +70,7 @@ def main_() -> None:
         run(fake, tmp, both, args)
     finally:
         fake.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(fake: FakeMicrosoft, tmp: Path, both: bytes, args: argparse.Namespace) -> None:
@@ -83,21 +85,24 @@ def run(fake: FakeMicrosoft, tmp: Path, both: bytes, args: argparse.Namespace) -
         fake.directory.add_user(f"00000000-0000-4000-8000-{i:012d}", **sample_user(i))
     token = fake.issue_token(fake.url)["access_token"]
     base, seen = bare_fetch(fake, token, args.page)
+    before = len(fake.requests)
     full, full_line = timed_sync(world)
-    requests_full = len(fake.requests)
+    requests_full = len(fake.requests) - before
     for i in range(args.changes):
         fake.directory.change(f"00000000-0000-4000-8000-{i * 7:012d}", jobTitle=f"Title {i}")
+    before = len(fake.requests)
     delta, delta_line = timed_sync(world)
+    requests_delta = len(fake.requests) - before
     rows = world.users_csv.read_text().count("\n") - 1
     print(f"users sync bench: {args.users} users, pages of {args.page}, tenant {TENANT_ID}")
     print(f"  baseline: bare GET + json of every page   {base:7.3f} s ({seen} users)")
     print(f"  full sync (sign-in, fetch, write, state)  {full:7.3f} s "
           f"= {full / base:.2f}x baseline, {args.users / full:,.0f} users/s, "
           f"{requests_full} HTTP requests")  # fmt: skip
-    print(f"    {full_line[:160]}")
+    print(f"    {full_line[:150]}")
     print(f"  delta sync of {args.changes} changes              {delta:7.3f} s "
-          f"= {delta / full:.3f} of the full sync")  # fmt: skip
-    print(f"    {delta_line[:160]}")
+          f"= {delta / full:.3f} of the full sync, {requests_delta} HTTP requests")  # fmt: skip
+    print(f"    {delta_line[:150]}")
     print(f"  users.csv rows: {rows}")
 
 
