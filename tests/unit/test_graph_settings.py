@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -109,3 +110,21 @@ def test_permission_and_roles_for_the_error_message() -> None:
     token = "e30." + "eyJyb2xlcyI6IFsiVXNlci5SZWFkLkFsbCJdfQ" + ".sig"  # {"roles": [...]}
     assert token_roles(token) == ["User.Read.All"]
     assert token_roles("not a jwt") == []
+
+
+def test_fixture_bodies_are_the_documented_examples() -> None:
+    """docs-examples.json's bodies taken from the Graph reference match graph-mocks'."""
+    data = REPO / "tests" / "data" / "graph"
+    ours = json.loads((data / "docs-examples.json").read_text())
+    mocks = json.loads((data / "graph-mocks-users-subset.json").read_text())["mocks"]
+    by_url = {m["request"]["url"]: m["response"]["body"] for m in mocks}
+    assert (
+        ours["users_delta_first_page"]["body"]
+        == by_url["https://graph.microsoft.com/v1.0/users/delta"]
+    )
+    member = by_url["https://graph.microsoft.com/v1.0/groups/*/transitiveMembers"]["value"][0]
+    ours_member = ours["transitive_members"]["body"]["value"][0]
+    assert set(ours_member) <= set(member) and ours_member["@odata.type"] == member["@odata.type"]
+    for name in ("sync_state_not_found", "too_many_requests", "forbidden", "unauthorized"):
+        error = ours[name]["body"]["error"]
+        assert {"code", "message"} <= set(error) and ours[name]["source"]
