@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from fakegraph import CLIENT_ID, TENANT_ID, FakeMicrosoft, _b64url, sample_user
-from sigfilter import cli_sync
+from sigfilter import cli_sync_job
 from sigfilter.catalog import load_catalog
 from sigfilter.catalog.render import Renderer, content_id
 from sigfilter.cli import main
@@ -137,7 +137,7 @@ def world(
         pem.chmod(0o600)
         w = World(tmp_path, fake, f'certificate_file = "{pem}"')
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_file))
-        monkeypatch.setattr(cli_sync, "SLEEP", w.waits.append)
+        monkeypatch.setattr(cli_sync_job, "SLEEP", w.waits.append)
         yield w
     finally:
         fake.stop()
@@ -382,7 +382,7 @@ def secret_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wo
         secret.chmod(0o600)
         w = World(tmp_path, fake, f'client_secret_file = "{secret}"')
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_file))
-        monkeypatch.setattr(cli_sync, "SLEEP", w.waits.append)
+        monkeypatch.setattr(cli_sync_job, "SLEEP", w.waits.append)
         populate(fake, 4)
         yield w
     finally:
