@@ -171,9 +171,10 @@ class SyncJob:
         return len(out.photos_fetched) + len(out.photos_removed)
 
     def _old_users(self) -> dict[str, dict[str, str]]:
-        # The catalog loader read users.csv already (same cleaning as the importer's);
-        # the tenant's lock keeps other syncs from changing it since.
-        return self.tenant.users
+        # The catalog loader read users.csv already (same cleaning as the importer's;
+        # keyed by the canonical address, so re-keyed by the file's own address); the
+        # tenant's lock keeps other syncs from changing it since.
+        return {fields["email"]: fields for fields in self.tenant.users.values()}
 
     def _publish(self, state: SyncState, users: int, out: SyncOutcome, started: float) -> str:
         if not self.redis_url or not state.publish_pending:
