@@ -54,12 +54,17 @@ class TestCA:
         for path in (self.key, self.cert):
             path.chmod(0o644)
 
-    def issue(self, cn: str, dns: tuple[str, ...] | None = None) -> Issued:
-        """A leaf certificate for `cn` (SAN: `dns`, default [cn]) for servers and clients."""
+    def issue(
+        self, cn: str, dns: tuple[str, ...] | None = None, ips: tuple[str, ...] = ()
+    ) -> Issued:
+        """A leaf certificate for `cn` (SAN: `dns`, default [cn], and `ips`) for servers
+        and clients."""
         stem = self.folder / f"{cn.replace('*', 'star')}-{self._serial}"
         self._serial += 1
         key, csr, cert, ext = (stem.with_suffix(s) for s in (".key", ".csr", ".crt", ".ext"))
-        names = ",".join(f"DNS:{d}" for d in (dns if dns is not None else (cn,)))
+        names = ",".join(
+            [f"DNS:{d}" for d in (dns if dns is not None else (cn,))] + [f"IP:{i}" for i in ips]
+        )
         ext.write_text(
             "basicConstraints=critical,CA:FALSE\n"
             "keyUsage=critical,digitalSignature,keyEncipherment\n"

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import sys
-import time
 from dataclasses import replace
 from email.utils import getaddresses
 from pathlib import Path
@@ -18,8 +17,9 @@ from typing import Any
 
 import click
 
-from . import __version__, cli_dkim, cli_m365, cli_ops, cli_postfix
-from .catalog import CatalogError, RenderError, compile_catalog
+from . import __version__, cli_dkim, cli_m365, cli_ops, cli_postfix, cli_sync
+from .atomic import write_atomic
+from .catalog import CatalogError, RenderError
 from .catalog.check import catalog_warnings, check_catalog
 from .catalog.importers import (
     DirectoryImportError,
@@ -38,11 +38,16 @@ from .cli_base import (  # noqa: F401 - re-exported: tests and the command modul
     RunningAsRoot,
     ServiceUnavailable,
     SigfilterError,
+    _admin_redis_password,
     _default_catalog,
     _load,
+    _redis,
     _tenant,
     catalog_option,
+    diff_summary,
+    publish_catalog,
     redis_option,
+    report_user_changes,
 )
 from .config import ConfigError, MilterConfig, load_config
 from .defaults import LOG_FORMATS, MODES, TNEF_MODES, Mode
@@ -51,7 +56,7 @@ from .milter import MilterSettings, block_signals, run
 from .mime.headers import parse_header_block
 from .secrets import SecretFileError, read_secret
 from .service import Lookup, SignatureService, embedded_store, redis_service
-from .store.redis_store import RedisPublisher, connect, redacted
+from .store.redis_store import RedisPublisher, redacted
 from .supervisor import supervise
 
 
@@ -62,15 +67,6 @@ def _service(catalog_dir: Path | None) -> SignatureService:
         raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(exc.problems)) from exc
     except RenderError as exc:
         raise CatalogInvalid(str(exc)) from exc
-
-
-def _redis(url: str) -> Any:
-    client = connect(url, password=_admin_redis_password())
-    try:
-        client.ping()
-    except Exception as exc:
-        raise ServiceUnavailable(f"Redis at {redacted(url)} is unreachable: {exc}") from exc
-    return client
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -261,30 +257,7 @@ def publish(directory: Path | None, redis_url: str) -> None:
     Example:
       sigfilter publish /etc/sigfilter/catalog --redis redis://127.0.0.1:6379/0
     """
-    cat = _load(directory)
-    problems, summary = check_catalog(cat, render=False)
-    if problems:
-        raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(problems))
-    client = _redis(redis_url)
-    started = time.monotonic()
-
-    def progress(tenant: str, done: int, total: int) -> None:
-        click.echo(f"  {tenant}: rendered {done}/{total} users", err=True)
-
-    try:
-        records = compile_catalog(cat, progress)
-    except RenderError as exc:
-        raise CatalogInvalid(str(exc)) from exc
-    rendered = time.monotonic()
-    try:
-        version = RedisPublisher(client).publish(records, {"catalog": str(cat.root)})
-    except Exception as exc:
-        raise ServiceUnavailable(f"publishing to {redacted(redis_url)} failed: {exc}") from exc
-    done = time.monotonic()
-    click.echo(
-        f"published version {version}: {len(records)} records ({summary}); "
-        f"rendered in {rendered - started:.2f} s, written in {done - rendered:.2f} s"
-    )
+    click.echo(publish_catalog(directory, redis_url))
 
 
 # -- users -----------------------------------------------------------------------------
@@ -329,21 +302,15 @@ def users_import(file: Path, tenant: str, catalog_dir: Path | None, dry_run: boo
     diff = diff_users(old, imported.users)
     for note in imported.skipped:
         click.echo(f"skipped: {note}", err=True)
-    for label, emails in (
-        ("added", diff.added),
-        ("changed", diff.changed),
-        ("removed", diff.removed),
-    ):
-        for email in emails:
-            fields = ", ".join(sorted(diff.changes.get(email, {})))
-            click.echo(f"{label:8} {email}" + (f" ({fields})" if fields else ""))
-    click.echo(
-        f"{len(imported.users)} users from {imported.source}: {len(diff.added)} added, "
-        f"{len(diff.changed)} changed, {len(diff.removed)} removed"
-        + (" (dry run: nothing written)" if dry_run else f"; wrote {target}")
-    )
+    click.echo(report_user_changes(diff, f"{len(imported.users)} users from {imported.source}"
+                                   + f": {diff_summary(diff)}"
+                                   + (" (dry run: nothing written)" if dry_run
+                                      else f"; wrote {target}")))  # fmt: skip
     if not dry_run:
-        _write(target, to_catalog_csv(imported.users))
+        try:  # atomically: a milter reloading meanwhile sees the old file or the new one
+            write_atomic(target, to_catalog_csv(imported.users), 0o644)
+        except OSError as exc:
+            raise CannotWrite(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
 @users.command("list")
@@ -464,17 +431,6 @@ def _settings(conf: MilterConfig) -> MilterSettings:
         tenant_id_mismatch=conf.tenant_id_mismatch,
         tenant_id_missing=conf.tenant_id_missing,
     )
-
-
-def _admin_redis_password() -> str | None:
-    """The admin commands' Redis password: from $SIGFILTER_REDIS_PASSWORD_FILE, never argv."""
-    path = os.environ.get("SIGFILTER_REDIS_PASSWORD_FILE")
-    if not path:
-        return None
-    try:
-        return read_secret(Path(path))
-    except SecretFileError as exc:
-        raise InsecureConfig(f"SIGFILTER_REDIS_PASSWORD_FILE: {exc}") from exc
 
 
 def _refuse_root(conf: MilterConfig) -> None:
@@ -616,3 +572,4 @@ main.add_command(cli_ops.doctor)
 main.add_command(cli_dkim.dkim)
 main.add_command(cli_m365.m365)
 main.add_command(cli_postfix.postfix_maps)
+users.add_command(cli_sync.users_sync)

@@ -9,13 +9,18 @@ configuration.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from .catalog import CatalogError, Tenant, load_catalog
+from .catalog import CatalogError, RenderError, Tenant, compile_catalog, load_catalog
+from .catalog.check import check_catalog
+from .catalog.importers import UserDiff
+from .secrets import SecretFileError, read_secret
+from .store.redis_store import RedisPublisher, connect, redacted
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -97,3 +102,72 @@ def _tenant(catalog_dir: Path | None, key: str) -> Tenant:
         known = ", ".join(sorted(cat.tenants)) or "none"
         raise SigfilterError(f"no tenant {key!r} in the catalog (tenants: {known})")
     return tenant
+
+
+# -- Redis and publishing (`publish`, `users sync`) -------------------------------------
+
+
+def _admin_redis_password() -> str | None:
+    """The admin commands' Redis password: from $SIGFILTER_REDIS_PASSWORD_FILE, never argv."""
+    path = os.environ.get("SIGFILTER_REDIS_PASSWORD_FILE")
+    if not path:
+        return None
+    try:
+        return read_secret(Path(path))
+    except SecretFileError as exc:
+        raise InsecureConfig(f"SIGFILTER_REDIS_PASSWORD_FILE: {exc}") from exc
+
+
+def _redis(url: str) -> Any:
+    client = connect(url, password=_admin_redis_password())
+    try:
+        client.ping()
+    except Exception as exc:
+        raise ServiceUnavailable(f"Redis at {redacted(url)} is unreachable: {exc}") from exc
+    return client
+
+
+def publish_catalog(directory: Path | None, redis_url: str) -> str:
+    """Check, render and publish the catalog; the one-line result."""
+    cat = _load(directory)
+    problems, summary = check_catalog(cat, render=False)
+    if problems:
+        raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(problems))
+    client = _redis(redis_url)
+    started = time.monotonic()
+
+    def progress(tenant: str, done: int, total: int) -> None:
+        click.echo(f"  {tenant}: rendered {done}/{total} users", err=True)
+
+    try:
+        records = compile_catalog(cat, progress)
+    except RenderError as exc:
+        raise CatalogInvalid(str(exc)) from exc
+    rendered = time.monotonic()
+    try:
+        version = RedisPublisher(client).publish(records, {"catalog": str(cat.root)})
+    except Exception as exc:
+        raise ServiceUnavailable(f"publishing to {redacted(redis_url)} failed: {exc}") from exc
+    done = time.monotonic()
+    return (
+        f"published version {version}: {len(records)} records ({summary}); "
+        f"rendered in {rendered - started:.2f} s, written in {done - rendered:.2f} s"
+    )
+
+
+# -- users.csv changes (`users import`, `users sync`) -----------------------------------
+
+
+def diff_summary(diff: UserDiff) -> str:
+    return f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed"
+
+
+def report_user_changes(diff: UserDiff, summary: str) -> str:
+    """One line per user added, changed (with the fields) or removed, then ``summary``."""
+    lines = []
+    for label, emails in (("added", diff.added), ("changed", diff.changed),
+                          ("removed", diff.removed)):  # fmt: skip
+        for email in emails:
+            fields = ", ".join(sorted(diff.changes.get(email, {})))
+            lines.append(f"{label:8} {email}" + (f" ({fields})" if fields else ""))
+    return "\n".join([*lines, summary])

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from .config import ConfigError, MilterConfig, load_config
-from .defaults import DEFAULT_CONFIG, HEALTH_TIMEOUT, HISTORY_MINUTES, METRICS_URL
+from .defaults import DEFAULT_CONFIG, HEALTH_TIMEOUT, HISTORY_MINUTES, METRICS_URL, SYNC_STATE_DIR
 from .doctor import Doctor, Finding, Resolve, dns_resolve, report
 from .health import HealthError, fetch_json, metrics_endpoint, probe_milter
 from .stats import render, summarise
@@ -109,6 +109,8 @@ RESOLVER: Resolve = dns_resolve
               help="Postfix config dir (postconf -c DIR; default: the system's).")  # fmt: skip
 @click.option("--no-postfix", is_flag=True, help="Skip the Postfix and certificate checks.")
 @click.option("--no-dns", is_flag=True, help="Skip the DNS checks.")
+@click.option("--sync-state", metavar="DIR", envvar="SIGFILTER_SYNC_STATE", default=SYNC_STATE_DIR,
+              help="`users sync` state directory (or $SIGFILTER_SYNC_STATE).")  # fmt: skip
 @click.option("-q", "--quiet", is_flag=True, help="Print only what is wrong.")
 def doctor(
     config_file: Path | None,
@@ -119,6 +121,7 @@ def doctor(
     postfix_config: str | None,
     no_postfix: bool,
     no_dns: bool,
+    sync_state: str,
     quiet: bool,
 ) -> None:
     """Check the configuration, catalog, Redis, milter, Postfix, certificates and DNS.
@@ -136,6 +139,8 @@ def doctor(
                 message_size_limit, relay restrictions, map files (postconf)
       tls       TLS levels and protocols; expiry of every certificate Postfix uses
       dns       MX/A of each tenant's return host; DKIM TXT when configured
+      sync      tenants with [graph]: the credential file, the last successful
+                `users sync` and its age
 
     \b
     Example:
@@ -144,13 +149,14 @@ def doctor(
     conf, found = _doctor_config(config_file, catalog_dir, redis_url, socket)
     where = str(config_file or "flags")
     doc = Doctor(conf, where, tenant=tenant, postfix_dir=postfix_config,
-                 resolve=None if no_dns else RESOLVER)  # fmt: skip
+                 resolve=None if no_dns else RESOLVER, sync_state_dir=sync_state)  # fmt: skip
     found += doc.check_catalog()
     found += doc.check_redis()
     found += doc.check_milter()
     if not no_postfix:
         found += doc.check_postfix()
     found += doc.check_dns()
+    found += doc.check_sync()
     text, code = report(found, verbose=not quiet)
     click.echo(text)
     raise SystemExit(code)

@@ -97,3 +97,18 @@ TNEF_CALLS_BASE = 200_000  # calls tnefparse may make, plus …
 TNEF_CALLS_PER_BYTE = 4  # … this many per byte (the corpus needs < 0.1 per byte)
 TNEF_MAX_RTF = 32 * 1024  # bytes of RTF whose HTML RTFDE extracts: ~20-80 µs a byte here
 TNEF_MAX_ATTACHMENTS = 200
+# Directory sync from Microsoft Entra ID over Microsoft Graph (`sigfilter users sync`).
+GRAPH_AUTHORITY = "https://login.microsoftonline.com"  # US Gov: login.microsoftonline.us
+GRAPH_URL = "https://graph.microsoft.com"  # US Gov: graph.microsoft.us; China: …chinacloudapi.cn
+SYNC_STATE_DIR = "/var/lib/sigfilter/sync"  # deltaLink and directory copy, one file per tenant
+SYNC_FULL_EVERY = 7 * 24 * 3600.0  # seconds; a full resync at least weekly (delta tokens age out)
+SYNC_STALE_AFTER = 3600.0  # seconds; doctor warns when the last good sync is older (timer: 15 min)
+GRAPH_TIMEOUT = 60.0  # seconds per Graph or token request
+GRAPH_MAX_RETRIES = 6  # 429/503/504 and connection errors, each waiting Retry-After
+GRAPH_RETRY_DEFAULT = 5.0  # seconds to wait when a 429/503 has no Retry-After
+GRAPH_RETRY_MAX = 300.0  # seconds; a longer Retry-After is cut to this
+# Users per /users/delta page asked for (Prefer: odata.maxpagesize; 999 is $top's maximum).
+# Graph may grant fewer: a Microsoft Q&A answer (learn.microsoft.com/answers/a/2052165)
+# says directory objects' delta pages hold at most 200; the sync follows nextLink anyway.
+GRAPH_PAGE_SIZE = 999
+SYNC_PHOTOS_EVERY = 24 * 3600.0  # seconds; photos are not in delta: their ETags checked daily

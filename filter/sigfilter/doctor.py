@@ -21,7 +21,13 @@ from .catalog.check import check_catalog
 from .catalog.compiled import tenant_record
 from .catalog.model import Catalog
 from .config import MilterConfig
-from .defaults import CERT_WARN_DAYS, HEALTH_TIMEOUT, MILTER_DEFAULT_ACTION, MILTER_TIMEOUTS
+from .defaults import (
+    CERT_WARN_DAYS,
+    HEALTH_TIMEOUT,
+    MILTER_DEFAULT_ACTION,
+    MILTER_TIMEOUTS,
+    SYNC_STATE_DIR,
+)
 from .health import HealthError, Negotiated, fetch_json, probe_milter
 from .postfix_maps import MapError, differences, render_maps
 from .secrets import SecretFileError, read_secret
@@ -133,6 +139,7 @@ class Doctor:
     redis_client: Callable[[str], Any] | None = None
     probe: Callable[[str], Negotiated] = probe_milter
     fetch: Callable[[str], dict[str, Any]] = fetch_json
+    sync_state_dir: str = SYNC_STATE_DIR  # `users sync` state (deltaLinks, last success)
     catalog: Catalog | None = field(default=None, init=False)
     published: str | None = field(default=None, init=False)  # the version in Redis
 
@@ -144,6 +151,7 @@ class Doctor:
             self.check_milter,
             self.check_postfix,
             self.check_dns,
+            self.check_sync,
         ):
             found += check()
         return found
@@ -492,6 +500,20 @@ class Doctor:
             )
         else:
             yield Finding("ok", "tls", f"certificate {path} ({subject}) valid until {day}")
+
+    # -- directory sync (users sync) ---------------------------------------------------------
+
+    def check_sync(self) -> Iterator[Finding]:
+        if self.catalog is None:
+            return
+        from .graph.status import sync_status  # noqa: PLC0415 - only when a tenant syncs
+
+        for key, tenant in sorted(self.catalog.tenants.items()):
+            if tenant.graph is not None and (not self.tenant or key == self.tenant):
+                for level, message, fix in sync_status(
+                    tenant, Path(self.sync_state_dir), self.now()
+                ):
+                    yield Finding(level, "sync", message, fix)
 
     # -- DNS --------------------------------------------------------------------------------
 

@@ -309,3 +309,49 @@ def start_server(metrics: Metrics, listen: str) -> MetricsServer | None:
         return None
     log.info("action=metrics reason=listening listen=%s", server.address)
     return server.start()
+
+
+# -- `sigfilter users sync`: a run-and-exit job, so its metrics go to a textfile -----------
+# (node_exporter's textfile collector reads DIR/*.prom); totals are carried in the
+# tenant's sync state between runs.
+
+SYNC_COUNTERS = {  # state counter prefix -> (metric, help, label name)
+    "runs": ("sigfilter_sync_runs_total", "Directory sync runs by result.", "result"),
+    "users": (
+        "sigfilter_sync_users_changed_total",
+        "Users added, changed or removed by directory sync.",
+        "change",
+    ),
+    "failures": (
+        "sigfilter_sync_failures_total",
+        "Failed directory sync runs by reason.",
+        "reason",
+    ),
+}
+
+
+def sync_metrics_text(tenant: str, counters: dict[str, float], gauges: dict[str, float]) -> bytes:
+    """Prometheus text for one tenant's sync: ``counters`` keyed "runs|ok", "users|added",
+    "failures|denied"; ``gauges`` keyed by metric name (seconds, counts)."""
+    registry = CollectorRegistry()
+    families = {
+        prefix: CounterMetricFamily(name.removesuffix("_total"), doc, labels=["tenant", label])
+        for prefix, (name, doc, label) in SYNC_COUNTERS.items()
+    }
+    for key, value in sorted(counters.items()):
+        prefix, _, label = key.partition("|")
+        if prefix in families:
+            families[prefix].add_metric([tenant, label], value)
+    gauge_families = []
+    for name, value in sorted(gauges.items()):
+        family = GaugeMetricFamily(name, name.replace("_", " "), labels=["tenant"])
+        family.add_metric([tenant], value)
+        gauge_families.append(family)
+
+    class _Fixed:
+        def collect(self) -> Iterator[Metric]:
+            yield from families.values()
+            yield from gauge_families
+
+    registry.register(_Fixed())
+    return generate_latest(registry)

@@ -239,3 +239,51 @@ def test_role_configures_a_working_relay_and_a_second_run_changes_nothing(
     finally:
         postfix.stop()
         milter.stop(kill=True)
+
+
+def _render_sync_unit(name: str, **overrides: object) -> str:
+    import jinja2  # noqa: PLC0415 - only this test renders role templates by hand
+
+    values = {**yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()), **overrides}
+    values["ansible_managed"] = "managed"
+    values["sigfilter_bin"] = "/opt/sigfilter/bin/sigfilter"
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.from_string((ROLE / "templates" / f"{name}.j2").read_text()).render(values)
+
+
+def _directives(unit: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for line in unit.splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def test_sync_timer_runs_every_15_minutes_and_the_service_syncs_every_tenant() -> None:
+    timer = _directives(_render_sync_unit("sigfilter-sync.timer"))
+    assert timer["OnCalendar"] == ["*:0/15"] and timer["Persistent"] == ["true"]
+    fleet = _directives(_render_sync_unit(
+        "sigfilter-sync.service", sigfilter_redis_url="rediss://cache:6380/0",
+        sigfilter_redis_password_file="/etc/sigfilter/redis.pass"))  # fmt: skip
+    (exec_start,) = fleet["ExecStart"]
+    assert exec_start.split() == [
+        "/opt/sigfilter/bin/sigfilter", "users", "sync", "--all",
+        "--catalog", "/etc/sigfilter/catalog", "--state-dir", "/var/lib/sigfilter/sync",
+        "--redis", "rediss://cache:6380/0",
+    ]  # fmt: skip
+    assert fleet["User"] == ["sigfilter"] and fleet["Type"] == ["oneshot"]
+    assert fleet["Environment"] == ["SIGFILTER_REDIS_PASSWORD_FILE=/etc/sigfilter/redis.pass"]
+    assert "ExecStartPost" not in fleet  # Redis: publishing reaches the milters
+    assert fleet["ReadWritePaths"] == ["/etc/sigfilter/catalog/tenants /var/lib/sigfilter/sync"]
+    embedded = _directives(_render_sync_unit("sigfilter-sync.service"))
+    assert "--redis" not in embedded["ExecStart"][0]
+    assert embedded["ExecStartPost"] == ["+/bin/systemctl reload sigfilter-milter.service"]
+    # Every option the unit passes is one `users sync` has.
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from sigfilter.cli import main  # noqa: PLC0415
+
+    help_text = CliRunner().invoke(main, ["users", "sync", "--help"]).output
+    for option in ("--all", "--catalog", "--state-dir", "--redis"):
+        assert option in help_text

@@ -23,6 +23,7 @@ def check_catalog(cat: Catalog, render: bool = True) -> tuple[list[str], str]:
         problems += _check_templates(tenant)
         problems += _check_rules(tenant)
         problems += _check_images(tenant)
+        problems += [why for level, why in _graph_credential(tenant) if level == "bad"]
         if render and not problems:
             problems += _render_all(tenant)
     users = sum(len(t.users) for t in cat.tenants.values())
@@ -32,9 +33,25 @@ def check_catalog(cat: Catalog, render: bool = True) -> tuple[list[str], str]:
     return problems, summary
 
 
+def _graph_credential(tenant: Tenant) -> list[tuple[str, str]]:
+    if tenant.graph is None:
+        return []
+    # Imported here: it brings cryptography and requests, which most checks never need.
+    from ..graph.auth import credential_problem  # noqa: PLC0415
+
+    level, why = credential_problem(tenant.graph)
+    return [(level, f"{tenant.path / 'tenant.toml'}: {why}")] if level else []
+
+
 def catalog_warnings(cat: Catalog) -> list[str]:
     """What is allowed but probably not meant (printed, not refused)."""
-    return [
+    missing = [
+        why
+        for t in cat.tenants.values()
+        for level, why in _graph_credential(t)
+        if level == "missing"
+    ]
+    return missing + [
         f"{t.path / 'tenant.toml'}: no tenant_id: with the milter's default "
         'tenant_id_missing = "reject" every message of this tenant is refused; set it to '
         "the tenant's Microsoft Entra tenant ID (the X-MS-Exchange-CrossTenant-Id Exchange "

@@ -26,5 +26,6 @@ FIELDS: dict[str, str] = {
     "country": "country or region",
     "groups": "groups the user belongs to, separated by ';'",
     "upn": "user principal name (sign-in name)",
+    "photo": "the user's photo, an image name for {{ image(photo) }} (users sync, photos = true)",
 }
 FIELD_NAMES: tuple[str, ...] = tuple(FIELDS)

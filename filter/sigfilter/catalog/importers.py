@@ -135,7 +135,9 @@ def _decode(data: bytes, filename: str) -> str:
 def _clean(value: str) -> str:
     """One line, like the catalog loader keeps it (load._clean), so a diff shows what
     the loader will see: non-printables become spaces, runs of space collapse."""
-    return " ".join("".join(c if c.isprintable() else " " for c in value).split())
+    if not value.isprintable():  # the per-character pass only when needed (~10x faster)
+        value = "".join(c if c.isprintable() else " " for c in value)
+    return " ".join(value.split())
 
 
 def _primary_smtp(proxies: Iterable[str]) -> str:
@@ -317,19 +319,27 @@ def _graph_groups(user: dict[str, object], path: str) -> str:
     return ";".join(_clean(n) for n in names if _clean(n))
 
 
-def _graph_user(user: dict[str, object], path: str) -> tuple[str, dict[str, str]]:
+def graph_fields(user: dict[str, object], path: str = "user") -> dict[str, str]:
+    """A Graph user object's directory fields (no ``email``, no ``groups``)."""
     fields = {
         field: _json_text(user.get(key), f"{path}.{key}") for key, field in _GRAPH_FIELDS.items()
     }
     phones = _json_strings(user.get("businessPhones"), f"{path}.businessPhones")
     fields["phone"] = next((p for p in map(_clean, phones) if p), "")
-    fields["groups"] = _graph_groups(user, path)
+    return fields
+
+
+def graph_mailbox(user: dict[str, object], path: str = "user") -> str:
+    """The user's mailbox address as the importer chooses it: ``mail``, else the primary
+    (upper-case ``SMTP:``) proxy address; "" when the user has neither."""
     proxies = _json_strings(user.get("proxyAddresses"), f"{path}.proxyAddresses")
-    email = (
-        _json_text(user.get("mail"), f"{path}.mail").lower()
-        or _primary_smtp(proxies)
-        or fields["upn"].lower()
-    )
+    return _json_text(user.get("mail"), f"{path}.mail").lower() or _primary_smtp(proxies)
+
+
+def _graph_user(user: dict[str, object], path: str) -> tuple[str, dict[str, str]]:
+    fields = graph_fields(user, path)
+    fields["groups"] = _graph_groups(user, path)
+    email = graph_mailbox(user, path) or fields["upn"].lower()
     return email, fields
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..address import domain_of
-from ..defaults import Mode
+from ..defaults import GRAPH_AUTHORITY, GRAPH_URL, Mode
 
 Scope = Literal["all", "external", "internal"]
 SCOPES: tuple[Scope, ...] = ("all", "external", "internal")
@@ -81,6 +81,33 @@ DEFAULT_RULE = Rule(name="(default)", line=0)
 
 
 @dataclass(frozen=True, slots=True)
+class GraphSettings:
+    """[graph] in tenant.toml: how `sigfilter users sync` reads the tenant's directory.
+
+    The Entra tenant is the tenant's ``tenant_id``; exactly one of ``certificate_file``
+    (PEM: private key and certificate, preferred) and ``client_secret_file`` is set.
+    Paths are absolute (relative ones are resolved against the tenant folder).
+    """
+
+    client_id: str
+    certificate_file: str = ""
+    client_secret_file: str = ""
+    authority: str = GRAPH_AUTHORITY  # national clouds: their login host
+    graph_url: str = GRAPH_URL  # national clouds: their Graph host
+    photos: bool = False  # fetch users' photos into images/photos/
+    photo_size: str = "96x96"
+    max_photo_bytes: int = 0  # 0: the tenant's max_image_bytes
+
+    @property
+    def credential_file(self) -> str:
+        return self.certificate_file or self.client_secret_file
+
+    @property
+    def credential_key(self) -> str:
+        return "certificate_file" if self.certificate_file else "client_secret_file"
+
+
+@dataclass(frozen=True, slots=True)
 class Tenant:
     key: str
     name: str
@@ -112,6 +139,7 @@ class Tenant:
     arc_domain: str = ""
     arc_key_file: str = ""
     tnef: str = "pass"  # pass | convert: what happens to Outlook's TNEF (winmail.dat) mail
+    graph: GraphSettings | None = None  # [graph]: directory sync from Microsoft Entra ID
 
     def rules_for(self, email: str) -> list[Rule]:
         """The rules that can apply to this sender, in order, ending with the default."""

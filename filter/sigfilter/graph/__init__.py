@@ -1,0 +1,1 @@
+"""Microsoft Graph: sign-in (msal), a small client, and the directory sync."""
