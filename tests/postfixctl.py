@@ -22,7 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 from types import ModuleType
@@ -30,7 +30,7 @@ from types import ModuleType
 from sigfilter.catalog import load_catalog
 from sigfilter.catalog.compiled import tenant_record
 from sigfilter.defaults import MILTER_TIMEOUTS
-from sigfilter.postfix_maps import render_maps
+from sigfilter.postfix_maps import render_maps, return_host
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "postfix"
@@ -114,8 +114,6 @@ def _role_filters() -> ModuleType:
 
 
 ROLE_FILTERS = _role_filters()
-# '127.0.0.1:2525' -> '[127.0.0.1]:2525' (brackets: no MX lookup), as the role writes it.
-return_host: Callable[[str], str] = ROLE_FILTERS.return_host
 
 
 def _pid_alive(pid: int) -> bool:

@@ -35,8 +35,8 @@ class Maps:
 def return_host(spec: str) -> str:
     """'host' -> '[host]:25', 'host:port' -> '[host]:port' (brackets: no MX lookup).
 
-    The Ansible role's filter plugin has the same function for its TLS policy map;
-    tests/unit/test_postfix_maps.py holds both to one table.
+    The one implementation: the role's maps come from `sigfilter postfix-maps`, and the
+    test relay (tests/postfixctl.py) uses this too.
     """
     if spec.startswith("["):
         return spec

@@ -80,7 +80,7 @@ def test_every_role_variable_is_documented_with_its_default() -> None:
     used = set(re.findall(r"\b(sigfilter_[a-z_]+)\b", _role_text()))
     registered = {"sigfilter_published", "sigfilter_postfix_values",
                   "sigfilter_connector_networks_effective", "sigfilter_queue", "sigfilter_health",
-                  "sigfilter_postfix_template", "sigfilter_return_host",
+                  "sigfilter_postfix_template",
                   "sigfilter_connector_networks", "sigfilter_maps",
                   "sigfilter_transport_args"}  # fmt: skip
     assert used - registered <= set(defaults), sorted(used - registered - set(defaults))

@@ -25,16 +25,6 @@ def connector_networks(text: str) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-def return_host(spec: str) -> str:
-    """'host' -> '[host]:25', 'host:port' -> '[host]:port' (brackets: no MX lookup)."""
-    if spec.startswith("["):
-        return spec
-    host, sep, port = spec.rpartition(":")
-    if not sep or not port.isdigit():
-        return f"[{spec}]:25"
-    return f"[{host}]:{port}"
-
-
 def transport_args(tenants: list[dict[str, Any]]) -> list[str]:
     """`--transport KEY=tenantN` for each tenant with its own certificate, numbered as
     postfix_values.yml.j2 numbers their master.cf transports."""
@@ -47,6 +37,5 @@ class FilterModule:
         return {
             "sigfilter_postfix_template": postfix_template,
             "sigfilter_connector_networks": connector_networks,
-            "sigfilter_return_host": return_host,
             "sigfilter_transport_args": transport_args,
         }
