@@ -333,3 +333,21 @@ def test_every_command_has_help_with_an_example(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0
     assert "Example" in result.output
+
+
+OWA = (
+    b"From: Avery Quill <avery.quill@example.com>\r\nTo: jane@example.net\r\nSubject: hi\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    b'<html><body><div>Hello</div><div id="Signature">Avery Quill<br>Old Title</div></body></html>\r\n'
+)
+
+
+def test_preview_says_what_was_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "owa.eml"
+    path.write_bytes(OWA)
+    result = run("preview", "--catalog", str(CATALOG), "--json", "--mode", "full", str(path))
+    decision = json.loads(result.stderr)
+    assert (decision["placement"], decision["replaced"]) == ("client", "outlook-web")
+    assert b"Old Title" not in result.stdout_bytes
+    line = run("preview", "--catalog", str(CATALOG), "--mode", "full", str(path)).stderr
+    assert "placement=client replaced=outlook-web " in line

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..address import domain_of
-from ..defaults import IDENTITY_KEY
+from ..defaults import DEFAULT_CLIENT_SIGNATURE, IDENTITY_KEY, ClientPolicy
 from ..signature import InlineImage, Signature
 from .model import Catalog, Rule, Tenant
 from .render import Rendered, Renderer, content_id
@@ -86,6 +86,8 @@ class TenantRecord:
     arc_domain: str = ""
     arc_key_file: str = ""
     tnef: str = "pass"  # pass | convert (a record published before it existed: pass)
+    client_signature: ClientPolicy = DEFAULT_CLIENT_SIGNATURE
+    replace_texts: tuple[str, ...] = ()  # regex sources (literal texts already escaped)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
@@ -95,6 +97,7 @@ class TenantRecord:
         raw: dict[str, Any] = json.loads(data)
         raw["domains"] = tuple(raw["domains"])
         raw["internal_domains"] = tuple(raw["internal_domains"])
+        raw["replace_texts"] = tuple(raw.get("replace_texts", ()))
         return cls(**raw)
 
     def inline_images(self, cids: Iterable[str]) -> tuple[InlineImage, ...]:
@@ -108,6 +111,7 @@ class TenantRecord:
 
 
 AUTH_FIELDS = (
+    "client_signature", "replace_texts",
     "dkim_policy", "dkim_selector", "dkim_domain", "dkim_key_file", "arc", "arc_authserv_id",
     "arc_selector", "arc_domain", "arc_key_file",
 )  # fmt: skip

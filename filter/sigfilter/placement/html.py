@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from .clientsig import ClientSig, find_html_signature
 from .footers import is_footer
 from .spot import Kind, Spot, Spots
 from .textquote import starts_with_quote_intro
@@ -313,13 +314,52 @@ def _intro_text_node(doc: HtmlSource) -> Spot | None:
     return None
 
 
-def find_quote(doc: HtmlSource) -> tuple[Spot | None, etree._Element | None]:
-    """The topmost quote anchor, and its element (None for a body text node)."""
-    best: Spot | None = _intro_text_node(doc)
-    best_el: etree._Element | None = None
+def _all_candidates(doc: HtmlSource) -> list[tuple[etree._Element, str]]:
     candidates: list[tuple[etree._Element, str]] = list(_quote_candidates(doc))
     candidates += [(el, "text-intro") for el in _intro_candidates(doc)]
+    return candidates
+
+
+# Quote styles whose element holds the whole quote: what follows it is the sender's again
+# (Gmail and Thunderbird put the sender's signature below the quote by default).
+_CONTAINERS = frozenset(
+    {"gmail_quote", "moz-cite-prefix", "moz-forward-container", "yahoo_quoted", "blockquote-cite"}
+)
+
+
+def quoted_spans(
+    doc: HtmlSource, candidates: list[tuple[etree._Element, str]], intro: Spot | None
+) -> list[tuple[int, int]]:
+    """Source ranges of the quoted thread: containers, and all after an unwrapped header."""
+    size = len(doc.source)
+    quotes = doc.root.iter("blockquote") if doc.root is not None else iter(())
+    spans = [s for el in quotes if (s := doc.span(el))]
+    containers = {id(el) for el, style in candidates if style in _CONTAINERS}
+    spans += [s for el, style in candidates if id(el) in containers and (s := doc.span(el))]
+    boxes = list(spans)
     for el, style in candidates:
+        if id(el) in containers:
+            continue
+        start = doc.offset(_anchor(el, style))
+        if start is None:
+            continue
+        if style == "text-intro" and any(s <= start < e for s, e in boxes):
+            continue  # an intro inside a container ("On … wrote:" in gmail_quote)
+        spans.append((start, size))
+    if intro is not None:
+        spans.append((intro.start, size))
+    return spans
+
+
+def find_quote(
+    doc: HtmlSource,
+    candidates: list[tuple[etree._Element, str]] | None = None,
+    intro: Spot | None = None,
+) -> tuple[Spot | None, etree._Element | None]:
+    """The topmost quote anchor, and its element (None for a body text node)."""
+    best: Spot | None = intro if candidates is not None else _intro_text_node(doc)
+    best_el: etree._Element | None = None
+    for el, style in candidates if candidates is not None else _all_candidates(doc):
         anchor = _anchor(el, style)
         start = doc.offset(anchor)
         if start is not None and (best is None or start < best.start):
@@ -440,14 +480,19 @@ def has_our_signature(source: str, limit: int) -> bool:
     return False
 
 
-def html_spots(source: str, marker: str) -> Spots:
-    """Every spot the HTML source offers (the engine picks one)."""
+def html_spots(source: str, marker: str, clients: bool = True) -> Spots:
+    """Every spot the HTML source offers (the engine picks one).
+
+    ``clients``: look for the signature the mail client inserted (to replace it).
+    """
     try:
         doc = HtmlSource(source)
     except (etree.ParserError, ValueError):
         doc = HtmlSource("")
         doc.source = source
-    quote, quote_el = find_quote(doc)
+    candidates = _all_candidates(doc)
+    intro = _intro_text_node(doc)
+    quote, quote_el = find_quote(doc, candidates, intro)
     limit = quote.start if quote else len(source)
     found: dict[Kind, Spot] = {Kind.END: find_end(doc)}
     if quote:
@@ -455,4 +500,12 @@ def html_spots(source: str, marker: str) -> Spots:
     for spot in (find_marker(doc, marker, limit), find_footer(doc, limit, quote_el)):
         if spot:
             found[spot.kind] = spot
-    return Spots(found, limit, has_our_signature(source, limit))
+    client: ClientSig | None = None
+    if clients:
+        client = find_html_signature(doc, quoted_spans(doc, candidates, intro))
+        if client is not None:
+            found[Kind.CLIENT] = Spot(Kind.CLIENT, client.start, client.end, client.client)
+    ours = has_our_signature(source, limit)
+    if client is not None and client.start >= limit:  # below the quote (Gmail, Thunderbird)
+        ours = ours or has_our_signature(source[client.start :], len(source) - client.start)
+    return Spots(found, limit, ours, client)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .footers import is_footer
 from .spot import Kind, Spot, Spots
 from .textquote import find_quote_start
+from .textsig import find_dashdash, find_tail_dashdash
 
 _FOOTER_LINES = 3  # a footer is one of the last few non-blank lines of the new text
 
@@ -60,7 +61,12 @@ def find_end(text: str, limit: int) -> Spot:
     return Spot(Kind.END, 0, 0, "empty")
 
 
-def text_spots(text: str, marker: str, signatures: tuple[str, ...] = ()) -> Spots:
+DASH_DASH = "dash-dash"  # the name of the RFC 3676 "-- " signature in decisions
+
+
+def text_spots(
+    text: str, marker: str, signatures: tuple[str, ...] = (), clients: bool = True
+) -> Spots:
     quote = find_quote_start(text)
     limit = quote.offset if quote else len(text)
     found: dict[Kind, Spot] = {Kind.END: find_end(text, limit)}
@@ -69,6 +75,10 @@ def text_spots(text: str, marker: str, signatures: tuple[str, ...] = ()) -> Spot
     for spot in (find_marker(text, marker, limit), find_footer(text, limit)):
         if spot:
             found[spot.kind] = spot
+    if clients:
+        span = find_dashdash(text, limit) or (find_tail_dashdash(text, limit) if quote else None)
+        if span is not None:
+            found[Kind.CLIENT] = Spot(Kind.CLIENT, span[0], span[1], DASH_DASH)
     # Our text signature is recognised by its own rendered text (either variant).
     new_text = _squash(text[:limit])
     ours = any(_squash(sig) in new_text for sig in signatures if sig.strip())
@@ -95,7 +105,7 @@ def flowed_safe(signature: str) -> str:
 def shape_insert(text: str, spot: Spot, signature: str) -> str:
     """The text to splice at ``spot``: blank lines around the signature as needed."""
     sig = signature.strip("\n")
-    if spot.kind in (Kind.MARKER, Kind.FOOTER):
+    if spot.kind in (Kind.MARKER, Kind.CLIENT, Kind.FOOTER):
         return sig
     before = text[: spot.start]
     prefix = ""
