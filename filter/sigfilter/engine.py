@@ -233,11 +233,12 @@ def _open_leaves(
     html_leaf: _Leaf | None = None
     if html is not None:  # first: its client signature tells the text part what to look for
         leaf = _open(raw, html, "html")
-        html_leaf = _Leaf(leaf, html_place.html_spots(leaf.text, opts.marker, replace), "html")
+        spots = html_place.html_spots(leaf.text, opts.marker, replace, sig.sender)
+        html_leaf = _Leaf(leaf, spots, "html")
     leaves: list[_Leaf] = []
     if plain is not None:
         leaf = _open(raw, plain, "plain")
-        spots = text_place.text_spots(leaf.text, opts.marker, sig.texts(), replace)
+        spots = text_place.text_spots(leaf.text, opts.marker, sig.texts(), replace, sig.sender)
         client = html_leaf.spots.client if html_leaf else None
         if client is not None and html_leaf is not None:
             _add_counterpart(leaf.text, spots, client, html_leaf.spots.quote_start)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -104,13 +104,6 @@ def _index(rules: tuple[Rule, ...]) -> _Index:
 
 
 _INDEX = _index(RULES)
-# Elements that can carry a marker: an attribute the table names, or a named tag.
-_MARKED = etree.XPath(
-    "//*[@id or @class or @name"
-    + "".join(f" or @{a}" for a, _, _ in _INDEX.attrs)
-    + "".join(f" or self::{t}" for t in _INDEX.tags)
-    + "]"
-)
 
 
 def rule_for(el: etree._Element) -> Rule | None:
@@ -192,8 +185,9 @@ def find_html_signature(doc: HtmlSource, quoted: list[tuple[int, int]]) -> Clien
     if root is None:
         return None
     last: _Found | None = None
-    marked = cast("list[etree._Element]", _MARKED(root))
-    for el in marked:  # in C: a message of 160,000 bare <br> costs nothing here
+    for el in doc.elements():
+        if not el.attrib and el.tag not in _INDEX.tags:
+            continue  # most elements: 160,000 bare <br> cost 0.07 s here (an XPath 0.2 s)
         rule = rule_for(el)
         if rule is None:
             continue

@@ -22,13 +22,18 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from .clientsig import ClientSig, find_html_signature
 from .footers import is_footer
+from .ownsig import find_html_block
 from .spot import Kind, Spot, Spots
 from .textquote import starts_with_quote_intro
+
+if TYPE_CHECKING:
+    from ..signature import SenderCard
 
 OUR_CLASS = "sigfilter-signature"
 OUR_COMMENT = "<!--sigfilter-->"
@@ -114,6 +119,10 @@ class HtmlSource:
                 # libxml2 keeps control characters such as a form feed in text that lxml
                 # refuses to set back; without this a reply with one lost its quote.
                 el.tail = " " + _NOT_XML.sub(" ", el.tail or "")
+
+    def elements(self) -> list[etree._Element]:
+        """Every node of the tree in document order (comments included), held once."""
+        return self._elements
 
     # -- source index -------------------------------------------------------------
     def in_excluded(self, pos: int) -> bool:
@@ -480,10 +489,13 @@ def has_our_signature(source: str, limit: int) -> bool:
     return False
 
 
-def html_spots(source: str, marker: str, clients: bool = True) -> Spots:
+def html_spots(
+    source: str, marker: str, clients: bool = True, card: SenderCard | None = None
+) -> Spots:
     """Every spot the HTML source offers (the engine picks one).
 
-    ``clients``: look for the signature the mail client inserted (to replace it).
+    ``clients``: look for the signature the mail client inserted (to replace it), and
+    with the sender's ``card``, for the one they typed (Outlook classic has no marker).
     """
     try:
         doc = HtmlSource(source)
@@ -502,7 +514,8 @@ def html_spots(source: str, marker: str, clients: bool = True) -> Spots:
             found[spot.kind] = spot
     client: ClientSig | None = None
     if clients:
-        client = find_html_signature(doc, quoted_spans(doc, candidates, intro))
+        quoted = quoted_spans(doc, candidates, intro)
+        client = find_html_signature(doc, quoted) or find_html_block(doc, limit, quoted, card)
         if client is not None:
             found[Kind.CLIENT] = Spot(Kind.CLIENT, client.start, client.end, client.client)
     ours = has_our_signature(source, limit)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .footers import is_footer
+from .ownsig import TYPED, find_text_block
 from .spot import Kind, Spot, Spots
 from .textquote import find_quote_start
 from .textsig import find_dashdash, find_tail_dashdash
+
+if TYPE_CHECKING:
+    from ..signature import SenderCard
 
 _FOOTER_LINES = 3  # a footer is one of the last few non-blank lines of the new text
 
@@ -65,7 +71,11 @@ DASH_DASH = "dash-dash"  # the name of the RFC 3676 "-- " signature in decisions
 
 
 def text_spots(
-    text: str, marker: str, signatures: tuple[str, ...] = (), clients: bool = True
+    text: str,
+    marker: str,
+    signatures: tuple[str, ...] = (),
+    clients: bool = True,
+    card: SenderCard | None = None,
 ) -> Spots:
     quote = find_quote_start(text)
     limit = quote.offset if quote else len(text)
@@ -79,6 +89,8 @@ def text_spots(
         span = find_dashdash(text, limit) or (find_tail_dashdash(text, limit) if quote else None)
         if span is not None:
             found[Kind.CLIENT] = Spot(Kind.CLIENT, span[0], span[1], DASH_DASH)
+        elif (typed := find_text_block(text, limit, card)) is not None:
+            found[Kind.CLIENT] = Spot(Kind.CLIENT, typed[0], typed[1], TYPED)
     # Our text signature is recognised by its own rendered text (either variant).
     new_text = _squash(text[:limit])
     ours = any(_squash(sig) in new_text for sig in signatures if sig.strip())
