@@ -76,9 +76,10 @@ class Options:
     plain_to_html: bool = False
     max_size: int = DEFAULT_MAX_SIZE
     tnef: str = DEFAULT_TNEF  # pass | convert (TNEF IPM.Note to MIME, then sign)
-    client_signature: ClientPolicy = (
-        DEFAULT_CLIENT_SIGNATURE  # the client's own signature: replace or keep
-    )
+    # The client's own signature: replace it, or keep it; and the tenant's own texts to
+    # replace (regex sources: tenant.toml replace_texts and replace_patterns).
+    client_signature: ClientPolicy = DEFAULT_CLIENT_SIGNATURE
+    replace_texts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ def tenant_options(
         max_size=max_size,
         tnef=getattr(tenant, "tnef", DEFAULT_TNEF),
         client_signature=tenant.client_signature,
+        replace_texts=tenant.replace_texts,
     )
 
 
@@ -125,6 +127,8 @@ class TenantLike(Protocol):
     def plain_to_html(self) -> bool: ...
     @property
     def client_signature(self) -> ClientPolicy: ...
+    @property
+    def replace_texts(self) -> tuple[str, ...]: ...
 
 
 def rewrite(
@@ -233,12 +237,16 @@ def _open_leaves(
     html_leaf: _Leaf | None = None
     if html is not None:  # first: its client signature tells the text part what to look for
         leaf = _open(raw, html, "html")
-        spots = html_place.html_spots(leaf.text, opts.marker, replace, sig.sender)
+        spots = html_place.html_spots(
+            leaf.text, opts.marker, replace, sig.sender, opts.replace_texts
+        )
         html_leaf = _Leaf(leaf, spots, "html")
     leaves: list[_Leaf] = []
     if plain is not None:
         leaf = _open(raw, plain, "plain")
-        spots = text_place.text_spots(leaf.text, opts.marker, sig.texts(), replace, sig.sender)
+        spots = text_place.text_spots(
+            leaf.text, opts.marker, sig.texts(), replace, sig.sender, opts.replace_texts
+        )
         client = html_leaf.spots.client if html_leaf else None
         if client is not None and html_leaf is not None:
             _add_counterpart(leaf.text, spots, client, html_leaf.spots.quote_start)

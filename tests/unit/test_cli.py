@@ -351,3 +351,14 @@ def test_preview_says_what_was_replaced(tmp_path: Path) -> None:
     assert b"Old Title" not in result.stdout_bytes
     line = run("preview", "--catalog", str(CATALOG), "--mode", "full", str(path)).stderr
     assert "placement=client replaced=outlook-web " in line
+
+
+def test_catalog_check_names_the_bad_replace_settings(tmp_path: Path) -> None:
+    cat = copy_catalog(tmp_path)
+    toml = cat / "tenants" / "example.com" / "tenant.toml"
+    body = toml.read_text().replace('client_signature = "replace"\n', "")
+    toml.write_text('client_signature = "sometimes"\nreplace_patterns = ["(x"]\n' + body)
+    result = CliRunner().invoke(main, ["catalog", "check", str(cat)])
+    assert result.exit_code == EXIT_CATALOG
+    assert f"{toml}: client_signature must be 'replace' or 'keep', not 'sometimes'" in result.output
+    assert f"{toml}: replace_patterns: '(x': not a regular expression" in result.output

@@ -441,3 +441,37 @@ def test_table_rows_cite_sources() -> None:
         parse_table("x\tbogus\tv\tno\t[SRC] y\n")
     with pytest.raises(ValueError, match="mobile"):
         parse_table("x\tid\tv\tmaybe\t[SRC] y\n")
+
+
+# -- the tenant's own texts ---------------------------------------------------------------
+
+ADMIN = (r"Sent\s+from\s+Mail\s+for\s+Windows", r"Confidential: .{1,80}")
+
+
+@pytest.mark.parametrize(
+    ("text", "html", "gone"),
+    [
+        (
+            "Hi\n\nSent from Mail for Windows\n",
+            "<div>Hi</div><div>Sent from Mail for\nWindows</div>",
+            "Mail for",
+        ),
+        (
+            "Hi\n\nConfidential: for the addressee only.\n\nOn Mon, Sep 1, 2025 at 9:00 AM Jane "
+            "<jane@example.net> wrote:\n> Confidential: quoted\n",
+            "<div>Hi</div><p>Confidential: for the addressee only.</p>"
+            + GMAIL_QUOTE.replace("Quoted", "Confidential: quoted"),
+            "addressee",
+        ),
+    ],
+)
+def test_admin_texts_replaced_outside_the_quote(text: str, html: str, gone: str) -> None:
+    raw = alternative(text, f"<html><body>{html}</body></html>")
+    result = rewrite(raw, SIGNATURE, Options(replace_texts=ADMIN))
+    assert result.replaced == "admin-text" and result.placement == "client"
+    leaves = decoded_leaves(rewritten_message(raw, result))
+    for kind, body in leaves.items():
+        assert gone not in body.replace("\r\n", " ").replace("\n", " ")
+        assert body.count(OURS if kind == "html" else "Avery Quill") == 1
+        if "quoted" in text:
+            assert "Confidential: quoted" in body  # inside the quote: stays

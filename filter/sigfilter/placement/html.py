@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from . import admintext
 from .clientsig import ClientSig, find_html_signature
 from .footers import is_footer
 from .ownsig import find_html_block
@@ -490,12 +491,17 @@ def has_our_signature(source: str, limit: int) -> bool:
 
 
 def html_spots(
-    source: str, marker: str, clients: bool = True, card: SenderCard | None = None
+    source: str,
+    marker: str,
+    clients: bool = True,
+    card: SenderCard | None = None,
+    admin: tuple[str, ...] = (),
 ) -> Spots:
     """Every spot the HTML source offers (the engine picks one).
 
     ``clients``: look for the signature the mail client inserted (to replace it), and
-    with the sender's ``card``, for the one they typed (Outlook classic has no marker).
+    with the sender's ``card``, for the one they typed (Outlook classic has no marker);
+    ``admin``: the tenant's own texts to replace (regex sources).
     """
     try:
         doc = HtmlSource(source)
@@ -515,7 +521,11 @@ def html_spots(
     client: ClientSig | None = None
     if clients:
         quoted = quoted_spans(doc, candidates, intro)
-        client = find_html_signature(doc, quoted) or find_html_block(doc, limit, quoted, card)
+        client = (
+            find_html_signature(doc, quoted)
+            or admintext.find_html(doc, limit, quoted, admin)
+            or find_html_block(doc, limit, quoted, card)
+        )
         if client is not None:
             found[Kind.CLIENT] = Spot(Kind.CLIENT, client.start, client.end, client.client)
     ours = has_our_signature(source, limit)

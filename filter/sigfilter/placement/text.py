@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import admintext
 from .footers import is_footer
 from .ownsig import TYPED, find_text_block
 from .spot import Kind, Spot, Spots
@@ -76,6 +77,7 @@ def text_spots(
     signatures: tuple[str, ...] = (),
     clients: bool = True,
     card: SenderCard | None = None,
+    admin: tuple[str, ...] = (),
 ) -> Spots:
     quote = find_quote_start(text)
     limit = quote.offset if quote else len(text)
@@ -89,6 +91,8 @@ def text_spots(
         span = find_dashdash(text, limit) or (find_tail_dashdash(text, limit) if quote else None)
         if span is not None:
             found[Kind.CLIENT] = Spot(Kind.CLIENT, span[0], span[1], DASH_DASH)
+        elif (own := admintext.find_text(text, limit, admin)) is not None:
+            found[Kind.CLIENT] = Spot(Kind.CLIENT, own[0], own[1], admintext.ADMIN)
         elif (typed := find_text_block(text, limit, card)) is not None:
             found[Kind.CLIENT] = Spot(Kind.CLIENT, typed[0], typed[1], TYPED)
     # Our text signature is recognised by its own rendered text (either variant).
