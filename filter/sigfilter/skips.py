@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
 from email.errors import HeaderParseError
@@ -80,10 +81,8 @@ _SPACES = str.maketrans({"\xa0": " ", "\u202f": " ", "\u2009": " "})
 def _subject_text(value: str) -> str:
     """The Subject as a person reads it (RFC 2047 words decoded), or the raw value."""
     if not value.isascii():  # raw 8-bit (SMTPUTF8): header values are read as latin-1
-        try:
+        with contextlib.suppress(UnicodeError):  # not UTF-8: keep the latin-1 reading
             value = value.encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            pass  # not UTF-8: keep the latin-1 reading
     try:
         text = str(make_header(decode_header(value)))
     except (HeaderParseError, LookupError, UnicodeError, ValueError):
