@@ -83,6 +83,8 @@ def _subject_text(value: str) -> str:
     if not value.isascii():  # raw 8-bit (SMTPUTF8): header values are read as latin-1
         with contextlib.suppress(UnicodeError):  # not UTF-8: keep the latin-1 reading
             value = value.encode("latin-1").decode("utf-8")
+    if "=?" not in value:
+        return value.translate(_SPACES)  # nothing encoded: skip the stdlib's decoder
     try:
         text = str(make_header(decode_header(value)))
     except (HeaderParseError, LookupError, UnicodeError, ValueError):
