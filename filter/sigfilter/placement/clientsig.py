@@ -272,3 +272,42 @@ def _gmail_prefix(doc: HtmlSource, found: _Found) -> int:
     if span is None or not _BETWEEN.fullmatch(src, span[1], found.start):
         return found.start
     return span[0]
+
+
+# -- the "-- " signature of clients that mark nothing else (K-9, Evolution, KMail …) ---
+
+_DASHES = re.compile(r"--[ \xa0]")
+_MAX_DASH_TEXT = 600  # a longer block is not a signature
+_VISIBLE = re.compile(r"<(?:img)\b|[^\s<>]", re.I)
+
+
+def find_html_dashdash(doc: HtmlSource, quoted: list[tuple[int, int]]) -> ClientSig | None:
+    """The last own element whose text starts with the RFC 3676 ``-- `` delimiter and
+    that closes its own region (nothing visible follows before the quote or the end)."""
+    body = doc.body()
+    if body is None or "--" not in doc.source:
+        return None
+    best: tuple[int, int, str] | None = None
+    for el in body.iter("div", "p", "pre", "span"):
+        raw = str(etree.tostring(el, method="text", encoding=str, with_tail=False))
+        text = raw.lstrip()
+        if len(text) > _MAX_DASH_TEXT or not _DASHES.match(text[:3] + " "):
+            continue
+        span = doc.span(el)
+        if span is None or _inside(span, quoted) or _overlaps(span, quoted):
+            continue
+        if best is None or span[0] >= best[1]:
+            best = (span[0], span[1], " ".join(text[2:].replace("\xa0", " ").split()))
+    if best is None or not best[2]:
+        return None
+    stop = min((s for s, _ in quoted if s >= best[1]), default=len(doc.source))
+    if _VISIBLE.search(_strip_tags(doc.source[best[1] : stop])):
+        return None  # more own text follows: a "-- " in the middle is not the signature
+    return ClientSig("dash-dash", best[0], best[1], best[2])
+
+
+_TAGS = re.compile(r"<!--.*?-->|<(?!img\b)[^>]*>", re.S | re.I)
+
+
+def _strip_tags(fragment: str) -> str:
+    return _TAGS.sub("", fragment).replace("&nbsp;", " ")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from . import admintext
-from .clientsig import ClientSig, find_html_signature
+from .clientsig import ClientSig, find_html_dashdash, find_html_signature
 from .footers import is_footer
 from .ownsig import find_html_block
 from .spot import Kind, Spot, Spots
@@ -524,6 +524,7 @@ def html_spots(
         client = (
             find_html_signature(doc, quoted)
             or admintext.find_html(doc, limit, quoted, admin)
+            or find_html_dashdash(doc, quoted)
             or find_html_block(doc, limit, quoted, card)
         )
         if client is not None:
