@@ -475,3 +475,15 @@ def test_admin_texts_replaced_outside_the_quote(text: str, html: str, gone: str)
         assert body.count(OURS if kind == "html" else "Avery Quill") == 1
         if "quoted" in text:
             assert "Confidential: quoted" in body  # inside the quote: stays
+
+
+def test_mobile_mode_counts_only_phone_clients() -> None:
+    ios = (
+        '<html><body><div dir="auto">Hi</div><div id="ms-outlook-mobile-signature">'
+        f"{OLD}</div></body></html>"
+    )
+    result, leaves = sign(html_message(ios), mode="mobile")
+    assert result.replaced == "outlook-ios" and OLD not in leaves["html"]
+    owa = f"<html><body><div>Hello</div>{SIG}</body></html>"
+    skipped = rewrite(html_message(owa), SIGNATURE, Options(mode="mobile"))
+    assert (skipped.action, skipped.reason) == ("skipped", "not-mobile")
