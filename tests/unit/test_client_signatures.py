@@ -487,3 +487,22 @@ def test_mobile_mode_counts_only_phone_clients() -> None:
     owa = f"<html><body><div>Hello</div>{SIG}</body></html>"
     skipped = rewrite(html_message(owa), SIGNATURE, Options(mode="mobile"))
     assert (skipped.action, skipped.reason) == ("skipped", "not-mobile")
+
+
+def test_mailautosig_bookmark_starts_a_signature_that_runs_to_the_quote() -> None:
+    """Word's _MailAutoSig bookmark wraps only the first run of the signature."""
+    quote = (
+        '<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0in 0in 0in">'
+        '<p class="MsoNormal"><b>From:</b> Jane<br><b>Sent:</b> Monday<br><b>Subject:</b> x</p>'
+        "</div><p>Quoted</p>"
+    )
+    html = (
+        '<html><body><div class="WordSection1"><p class="MsoNormal">Hi</p>'
+        '<p class="MsoNormal"><a name="_MailAutoSig"><span>Zed Old</span></a><o:p></o:p></p>'
+        f'<p class="MsoNormal">{OLD}</p><p class="MsoNormal">&nbsp;</p>{quote}</div></body></html>'
+    )
+    result, leaves = sign(html_message(html))
+    out = leaves["html"]
+    assert result.replaced == "outlook-desktop"
+    assert "Zed Old" not in out and OLD not in out and quote in out
+    assert out.index('<p class="MsoNormal">Hi</p>') < out.index(OURS) < out.index(quote)

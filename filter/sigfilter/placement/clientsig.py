@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["RULES", "ClientSig", "Rule", "find_html_signature", "rule_for"]
 
 _TABLE = "client_signatures.tsv"
-_MATCHES = frozenset({"id", "class", "class-re", "name", "attr", "br-id", "tag"})
+_MATCHES = frozenset({"id", "class", "class-re", "name", "attr", "br-id", "tag", "start-name"})
 _CLIENT_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -96,7 +96,7 @@ def _index(rules: tuple[Rule, ...]) -> _Index:
         ids=by("id"),
         classes=by("class"),
         class_res=tuple((re.compile(r.value), r) for r in rules if r.match == "class-re"),
-        names=by("name"),
+        names={**by("name"), **by("start-name")},
         attrs=tuple((*r.value.split("=", 1), r) for r in rules if r.match == "attr"),  # type: ignore[misc]
         br_ids=by("br-id"),
         tags={r.value.lower(): r for r in rules if r.match == "tag"},
@@ -211,6 +211,8 @@ def _candidate(
 ) -> _Found | None:
     span_of = doc.span
     els = [el]
+    if rule.match == "start-name":
+        return _to_end(doc, el, rule, quoted)
     if rule.match == "br-id":
         nxt = el.getnext()
         if nxt is None or not isinstance(nxt.tag, str):
@@ -232,6 +234,30 @@ def _candidate(
 
 def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
     return any(s < span[1] and span[0] < e for s, e in spans)
+
+
+def _to_end(
+    doc: HtmlSource, el: etree._Element, rule: Rule, quoted: list[tuple[int, int]]
+) -> _Found | None:
+    """From the paragraph holding ``el`` to the last own sibling with visible content."""
+    block = el
+    while block.getparent() is not None and block.tag not in ("p", "div", "td", "li"):
+        block = block.getparent()
+    span = doc.span(block)
+    if span is None or _inside(span, quoted) or _overlaps(span, quoted):
+        return None
+    stop = min((s for s, _ in quoted if s >= span[1]), default=len(doc.source))
+    els, end = [block], span[1]
+    for sib in block.itersiblings():
+        sspan = doc.span(sib) if isinstance(sib.tag, str) else None
+        if sspan is None or sspan[1] > stop:
+            break
+        els.append(sib)
+        if _visible(sib):
+            end = sspan[1]
+    if not any(_visible(e) for e in els):
+        return None
+    return _Found(rule, [e for e in els if (s := doc.span(e)) and s[1] <= end], span[0], end)
 
 
 _BETWEEN = re.compile(r"(?:\s|&nbsp;|<br\s*/?>)*", re.I)
