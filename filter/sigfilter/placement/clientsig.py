@@ -241,8 +241,9 @@ def _to_end(
 ) -> _Found | None:
     """From the paragraph holding ``el`` to the last own sibling with visible content."""
     block = el
-    while block.getparent() is not None and block.tag not in ("p", "div", "td", "li"):
-        block = block.getparent()
+    parent = block.getparent()
+    while parent is not None and block.tag not in ("p", "div", "td", "li"):
+        block, parent = parent, parent.getparent()
     span = doc.span(block)
     if span is None or _inside(span, quoted) or _overlaps(span, quoted):
         return None
