@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from .clientsig import ClientSig
+from .clientsig import ClientSig, starts_inside
 
 if TYPE_CHECKING:
     from .html import HtmlSource
@@ -72,7 +72,7 @@ def find_html(
         if not text or len(text) > _MAX_ELEMENT_TEXT or not rx.fullmatch(text):
             continue
         span = doc.span(el)
-        if span is None or span[1] > limit or any(s <= span[0] < e for s, e in quoted):
+        if span is None or span[1] > limit or starts_inside(span[0], quoted):
             continue
         if found is None or span[0] >= found.end:
             found = ClientSig(ADMIN, span[0], span[1], text)

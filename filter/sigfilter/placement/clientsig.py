@@ -13,9 +13,11 @@ Pure: strings in, character ranges out.
 from __future__ import annotations
 
 import re
+import sys
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from lxml import etree
 
@@ -146,8 +148,32 @@ def _visible(el: etree._Element) -> bool:
     return el.tag == "img" or next(el.iter("img"), None) is not None
 
 
+def merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, disjoint ranges covering ``spans`` (nested quotes become one range)."""
+    out: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def _at(span_start: int, spans: list[tuple[int, int]]) -> int:
+    """Index of the last merged range starting at or before ``span_start`` (-1: none)."""
+    return bisect_right(spans, (span_start, sys.maxsize)) - 1
+
+
 def _inside(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
-    return any(s <= span[0] and span[1] <= e for s, e in spans)
+    """``span`` lies within one of the merged ``spans`` (bisect: many quotes stay cheap)."""
+    i = _at(span[0], spans)
+    return i >= 0 and span[1] <= spans[i][1]
+
+
+def starts_inside(pos: int, spans: list[tuple[int, int]]) -> bool:
+    i = _at(pos, spans)
+    return i >= 0 and pos < spans[i][1]
 
 
 def _cids(els: list[etree._Element]) -> tuple[str, ...]:
@@ -179,7 +205,7 @@ def find_html_signature(doc: HtmlSource, quoted: list[tuple[int, int]]) -> Clien
     """The last own client-signature element run of ``doc``.
 
     ``quoted``: source ranges that belong to the quoted thread (containers, and
-    everything after an unwrapped quote header).
+    everything after an unwrapped quote header), merged (``merge_spans``).
     """
     root = doc.root
     if root is None:
@@ -233,7 +259,16 @@ def _candidate(
 
 
 def _overlaps(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
-    return any(s < span[1] and span[0] < e for s, e in spans)
+    i = _at(span[0], spans)
+    if i >= 0 and span[0] < spans[i][1]:
+        return True
+    return i + 1 < len(spans) and spans[i + 1][0] < span[1]
+
+
+def next_start(pos: int, spans: list[tuple[int, int]], default: int) -> int:
+    """Where the first merged range at or after ``pos`` starts, else ``default``."""
+    i = bisect_left(spans, (pos, -1))
+    return spans[i][0] if i < len(spans) else default
 
 
 def _to_end(
@@ -247,7 +282,7 @@ def _to_end(
     span = doc.span(block)
     if span is None or _inside(span, quoted) or _overlaps(span, quoted):
         return None
-    stop = min((s for s, _ in quoted if s >= span[1]), default=len(doc.source))
+    stop = next_start(span[1], quoted, len(doc.source))
     els, end = [block], span[1]
     for sib in block.itersiblings():
         sspan = doc.span(sib) if isinstance(sib.tag, str) else None
@@ -314,8 +349,8 @@ def find_html_dashdash(doc: HtmlSource, quoted: list[tuple[int, int]]) -> Client
     body = doc.body()
     if body is None or "--" not in doc.source:
         return None
-    best: tuple[int, int, str] | None = None
-    for el in body.iter("div", "p", "pre", "span"):
+    found: list[tuple[int, int, str]] = []
+    for el in _dash_holders(body):
         raw = str(etree.tostring(el, method="text", encoding=str, with_tail=False))
         text = raw.lstrip()
         if len(text) > _MAX_DASH_TEXT or not _DASHES.match(text[:3] + " "):
@@ -323,14 +358,40 @@ def find_html_dashdash(doc: HtmlSource, quoted: list[tuple[int, int]]) -> Client
         span = doc.span(el)
         if span is None or _inside(span, quoted) or _overlaps(span, quoted):
             continue
-        if best is None or span[0] >= best[1]:
-            best = (span[0], span[1], " ".join(text[2:].replace("\xa0", " ").split()))
+        found.append((span[0], span[1], " ".join(text[2:].replace("\xa0", " ").split())))
+    best: tuple[int, int, str] | None = None
+    for cand in sorted(found):  # document order; an element nested in the one taken is not
+        if best is None or cand[0] >= best[1]:
+            best = cand
     if best is None or not best[2]:
         return None
-    stop = min((s for s, _ in quoted if s >= best[1]), default=len(doc.source))
+    stop = next_start(best[1], quoted, len(doc.source))
     if _VISIBLE.search(_strip_tags(doc.source[best[1] : stop])):
         return None  # more own text follows: a "-- " in the middle is not the signature
     return ClientSig("dash-dash", best[0], best[1], best[2])
+
+
+_DASH_TEXT = etree.XPath("//text()[starts-with(normalize-space(.), '--')]")
+_DASH_TAGS = ("div", "p", "pre", "span")
+
+
+def _dash_holders(body: etree._Element) -> list[etree._Element]:
+    """Elements whose text may start with "--": found from the text nodes, in C (reading
+    every element's text made a deeply nested message quadratic)."""
+    out: list[etree._Element] = []
+    seen: set[etree._Element] = set()
+    for node in cast("list[Any]", _DASH_TEXT(body)):
+        el = node.getparent()
+        if el is not None and node.is_tail:
+            el = el.getparent()
+        for _ in range(4):  # "-- " may sit in a <span> inside the signature's <div>
+            if el is None or el.tag == "body":
+                break
+            if el.tag in _DASH_TAGS and el not in seen:
+                seen.add(el)
+                out.append(el)
+            el = el.getparent()
+    return out
 
 
 _TAGS = re.compile(r"<!--.*?-->|<(?!img\b)[^>]*>", re.S | re.I)

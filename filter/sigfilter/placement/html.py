@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from . import admintext
-from .clientsig import ClientSig, find_html_dashdash, find_html_signature
+from .clientsig import (
+    ClientSig,
+    find_html_dashdash,
+    find_html_signature,
+    merge_spans,
+    starts_inside,
+)
 from .footers import is_footer
 from .ownsig import find_html_block
 from .spot import Kind, Spot, Spots
@@ -340,25 +346,26 @@ _CONTAINERS = frozenset(
 def quoted_spans(
     doc: HtmlSource, candidates: list[tuple[etree._Element, str]], intro: Spot | None
 ) -> list[tuple[int, int]]:
-    """Source ranges of the quoted thread: containers, and all after an unwrapped header."""
+    """Source ranges of the quoted thread: containers, and all after an unwrapped header
+    (sorted and merged, so a message of thousands of quotes is searched by bisection)."""
     size = len(doc.source)
     quotes = doc.root.iter("blockquote") if doc.root is not None else iter(())
     spans = [s for el in quotes if (s := doc.span(el))]
     containers = {id(el) for el, style in candidates if style in _CONTAINERS}
     spans += [s for el, style in candidates if id(el) in containers and (s := doc.span(el))]
-    boxes = list(spans)
+    merged = merge_spans(spans)
     for el, style in candidates:
         if id(el) in containers:
             continue
         start = doc.offset(_anchor(el, style))
         if start is None:
             continue
-        if style == "text-intro" and any(s <= start < e for s, e in boxes):
+        if style == "text-intro" and starts_inside(start, merged):
             continue  # an intro inside a container ("On … wrote:" in gmail_quote)
         spans.append((start, size))
     if intro is not None:
         spans.append((intro.start, size))
-    return spans
+    return merge_spans(spans)
 
 
 def find_quote(

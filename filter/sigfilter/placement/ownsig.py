@@ -18,11 +18,11 @@ from __future__ import annotations
 import html as htmllib
 import re
 from importlib.resources import files
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from lxml import etree
 
-from .clientsig import ClientSig
+from .clientsig import ClientSig, starts_inside
 
 if TYPE_CHECKING:
     from ..signature import SenderCard
@@ -186,15 +186,34 @@ def find_html_block(
     if body is None:
         return None
     last: etree._Element | None = None
-    for el in body.iter(*_NAME_TAGS):
-        raw = str(etree.tostring(el, method="text", encoding=str, with_tail=False))
-        if len(raw) > 4 * _MAX_LINE or first not in raw.casefold():
-            continue  # cheap filters first: most elements do not hold the name
-        span = doc.span(el)
-        if span is None or span[1] > limit or any(s <= span[0] < e for s, e in quoted):
+    # Text nodes holding the name, found in C: reading every element's text instead
+    # made a deeply nested message quadratic.
+    for node in cast("list[Any]", _HAS_TEXT(body, name=card.name.split()[0])):
+        el = _holder(node)
+        if el is None:
             continue
-        last = el
+        span = doc.span(el)
+        if span is None or span[1] > limit or starts_inside(span[0], quoted):
+            continue
+        if last is None or span[0] >= (doc.offset(last) or 0):
+            last = el
     return None if last is None else _block_from(doc, last, limit, card)
+
+
+_HAS_TEXT = etree.XPath("//text()[contains(., $name)]")
+
+
+def _holder(node: object) -> etree._Element | None:
+    """The nearest element of ``_NAME_TAGS`` (or a block) holding an XPath text node."""
+    parent = getattr(node, "getparent", lambda: None)()
+    if parent is None:
+        return None
+    el: etree._Element | None = parent.getparent() if getattr(node, "is_tail", False) else parent
+    for _ in range(6):
+        if el is None or el.tag in _NAME_TAGS or el.tag == "body":
+            break
+        el = el.getparent()
+    return el if el is not None and el.tag in _NAME_TAGS else None
 
 
 def _block_from(
