@@ -109,6 +109,40 @@ HTML_CASES = [
         id="outlook-android-reply",
     ),
     pytest.param(
+        "outlook-android",
+        f'<div dir="auto">Hi</div><div dir="auto"><span id="OutlookSignature">{OLD}</span></div>',
+        "",
+        False,
+        id="outlook-android-new",
+    ),
+    pytest.param(
+        "ios-mail",
+        f'<div dir="ltr">Hi</div><br id="lineBreakAtBeginningOfSignature"><div dir="ltr">{OLD}</div>'
+        '<div dir="ltr"><br><blockquote type="cite">On Sep 1, 2025, at 9:00 AM, Jane wrote:<br>'
+        "Quoted</blockquote></div>",
+        '<blockquote type="cite">On Sep 1, 2025, at 9:00 AM, Jane wrote:<br>Quoted</blockquote>',
+        False,
+        id="ios17-reply",
+    ),
+    pytest.param(
+        "samsung-email",
+        f'<div dir="auto">Hi</div><div id="composer_signature"><div dir="auto">{OLD}</div></div>'
+        '<div><br></div><div align="left" dir="auto">-------- Original message --------</div>'
+        '<div dir="auto">From: Jane</div><div dir="auto">Quoted</div>',
+        '<div align="left" dir="auto">-------- Original message --------</div>',
+        False,
+        id="samsung-reply",
+    ),
+    pytest.param(
+        "yahoo",
+        f'<div class="ydp1a2b3c4dyahoo-style-wrap">Hi</div><div class="ydp1a2b3c4dsignature">{OLD}</div>'
+        '<div id="yahoo_quoted_123" class="yahoo_quoted"><div>On Monday, September 1, 2025, '
+        'Jane wrote:</div><div class="yiv123signature">Quoted sig</div></div>',
+        '<div id="yahoo_quoted_123" class="yahoo_quoted">',
+        False,
+        id="yahoo-reply",
+    ),
+    pytest.param(
         "gmail",
         '<div dir="ltr">Hi<br clear="all"><div><br></div><span class="gmail_signature_prefix">-- </span>'
         f'<br><div dir="ltr" class="gmail_signature" data-smartmail="gmail_signature">{OLD}</div></div>',
