@@ -233,19 +233,19 @@ def _open(raw: bytes, part: Part, kind: str) -> TextLeaf:
 def _open_leaves(
     raw: bytes, plain: Part | None, html: Part | None, sig: Signature, opts: Options
 ) -> list[_Leaf]:
-    replace = opts.client_signature == "replace"
+    replacing = opts.client_signature == "replace"
     html_leaf: _Leaf | None = None
     if html is not None:  # first: its client signature tells the text part what to look for
         leaf = _open(raw, html, "html")
         spots = html_place.html_spots(
-            leaf.text, opts.marker, replace, sig.sender, opts.replace_texts
+            leaf.text, opts.marker, replacing, sig.sender, opts.replace_texts
         )
         html_leaf = _Leaf(leaf, spots, "html")
     leaves: list[_Leaf] = []
     if plain is not None:
         leaf = _open(raw, plain, "plain")
         spots = text_place.text_spots(
-            leaf.text, opts.marker, sig.texts(), replace, sig.sender, opts.replace_texts
+            leaf.text, opts.marker, sig.texts(), replacing, sig.sender, opts.replace_texts
         )
         client = html_leaf.spots.client if html_leaf else None
         if client is not None and html_leaf is not None:
