@@ -107,6 +107,7 @@ def _decision(
         "reason": result.reason,
         "detail": result.detail,
         "placement": result.placement,
+        "replaced": result.replaced,
         "variant": result.variant,
         "parts": list(result.parts),
         "rule": rule,
@@ -118,8 +119,10 @@ def _decision(
 
 
 def _decision_line(d: dict[str, Any]) -> str:
-    keys = ("action", "reason", "placement", "variant", "rule", "sender", "tnef_class", "bytes_in",
-            "bytes_out")  # fmt: skip
+    keys = (
+        "action", "reason", "placement", "replaced", "variant", "rule", "sender", "tnef_class",
+        "bytes_in", "bytes_out",
+    )  # fmt: skip
     words = [f"{k}={d[k]}" for k in keys if d.get(k) not in (None, "")]
     if d["parts"]:
         words.append("parts=" + ",".join(d["parts"]))

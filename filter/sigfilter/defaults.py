@@ -6,6 +6,10 @@ from typing import Literal
 
 Mode = Literal["marker", "mobile", "full"]
 MODES: tuple[Mode, ...] = ("marker", "mobile", "full")
+# What happens to the signature the sender's mail client inserted (tenant setting).
+ClientPolicy = Literal["replace", "keep"]
+CLIENT_POLICIES: tuple[ClientPolicy, ...] = ("replace", "keep")
+DEFAULT_CLIENT_SIGNATURE: ClientPolicy = "replace"
 
 # Our processed header: the Exchange transport rule excepts messages that carry it.
 PROCESSED_HEADER = "X-Sigfilter-Processed"

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from .defaults import (
+    DEFAULT_CLIENT_SIGNATURE,
     DEFAULT_MARKER,
     DEFAULT_MAX_SIZE,
     DEFAULT_TNEF,
     MAX_TEXT_LEAF,
     MODES,
     PROCESSED_HEADER,
+    ClientPolicy,
     Mode,
 )
 from .mime import codec
@@ -43,8 +45,10 @@ from .mime.scan import MimeStructureError, Part, scan
 from .mime.tnef import TnefRefused
 from .placement import html as html_place
 from .placement import text as text_place
+from .placement.clientsig import ClientSig
 from .placement.footers import is_mobile_mailer
 from .placement.spot import Kind, Spot, Spots
+from .placement.textsig import find_counterpart
 from .signature import InlineImage, Signature, wrap_html
 from .skips import Skip, check_headers, check_inline_pgp, check_structure
 from .tnefconv import convert, find_tnef, passed, tnef_bytes
@@ -72,6 +76,10 @@ class Options:
     plain_to_html: bool = False
     max_size: int = DEFAULT_MAX_SIZE
     tnef: str = DEFAULT_TNEF  # pass | convert (TNEF IPM.Note to MIME, then sign)
+    # The client's own signature: replace it, or keep it; and the tenant's own texts to
+    # replace (regex sources: tenant.toml replace_texts and replace_patterns).
+    client_signature: ClientPolicy = DEFAULT_CLIENT_SIGNATURE
+    replace_texts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,7 @@ class Result:
     header_edits: tuple[HeaderEdit, ...] = ()
     parts: tuple[str, ...] = field(default=())  # e.g. ("text/plain:footer", "text/html:footer")
     tnef_class: str | None = None  # a TNEF message: its MAPI message class ("" unreadable)
+    replaced: str | None = None  # the client signature ours replaced ("outlook-web")
 
     @property
     def signed(self) -> bool:
@@ -104,6 +113,8 @@ def tenant_options(
         plain_to_html=tenant.plain_to_html,
         max_size=max_size,
         tnef=getattr(tenant, "tnef", DEFAULT_TNEF),
+        client_signature=tenant.client_signature,
+        replace_texts=tenant.replace_texts,
     )
 
 
@@ -114,6 +125,10 @@ class TenantLike(Protocol):
     def marker(self) -> str: ...
     @property
     def plain_to_html(self) -> bool: ...
+    @property
+    def client_signature(self) -> ClientPolicy: ...
+    @property
+    def replace_texts(self) -> tuple[str, ...]: ...
 
 
 def rewrite(
@@ -206,24 +221,49 @@ def _tnef(
     )
 
 
+def _open(raw: bytes, part: Part, kind: str) -> TextLeaf:
+    size = part.body_end - part.body_start
+    if size > MAX_TEXT_LEAF:  # decoding and placement cost grows with the text
+        raise Skip("too-large", f"text/{kind} part of {size} bytes > {MAX_TEXT_LEAF}")
+    leaf = open_leaf(raw, part)
+    check_inline_pgp(leaf)
+    return leaf
+
+
 def _open_leaves(
     raw: bytes, plain: Part | None, html: Part | None, sig: Signature, opts: Options
 ) -> list[_Leaf]:
+    replacing = opts.client_signature == "replace"
+    html_leaf: _Leaf | None = None
+    if html is not None:  # first: its client signature tells the text part what to look for
+        leaf = _open(raw, html, "html")
+        spots = html_place.html_spots(
+            leaf.text, opts.marker, replacing, sig.sender, opts.replace_texts
+        )
+        html_leaf = _Leaf(leaf, spots, "html")
     leaves: list[_Leaf] = []
-    for part, kind in ((plain, "plain"), (html, "html")):
-        if part is None:
-            continue
-        size = part.body_end - part.body_start
-        if size > MAX_TEXT_LEAF:  # decoding and placement cost grows with the text
-            raise Skip("too-large", f"text/{kind} part of {size} bytes > {MAX_TEXT_LEAF}")
-        leaf = open_leaf(raw, part)
-        check_inline_pgp(leaf)
-        if kind == "html":
-            spots = html_place.html_spots(leaf.text, opts.marker)
-        else:
-            spots = text_place.text_spots(leaf.text, opts.marker, sig.texts())
-        leaves.append(_Leaf(leaf, spots, kind))
+    if plain is not None:
+        leaf = _open(raw, plain, "plain")
+        spots = text_place.text_spots(
+            leaf.text, opts.marker, sig.texts(), replacing, sig.sender, opts.replace_texts
+        )
+        client = html_leaf.spots.client if html_leaf else None
+        if client is not None and html_leaf is not None:
+            _add_counterpart(leaf.text, spots, client, html_leaf.spots.quote_start)
+        leaves.append(_Leaf(leaf, spots, "plain"))
+    if html_leaf is not None:
+        leaves.append(html_leaf)
     return leaves
+
+
+def _add_counterpart(text: str, spots: Spots, client: ClientSig, html_quote: int) -> None:
+    """The text form of the HTML client signature replaces the text part's guess."""
+    if client.start >= html_quote:  # below the quote: it ends the text part too
+        span = find_counterpart(text, client.text, spots.quote_start, len(text), at_end=True)
+    else:
+        span = find_counterpart(text, client.text, 0, spots.quote_start)
+    if span is not None:
+        spots.found[Kind.CLIENT] = Spot(Kind.CLIENT, span[0], span[1], client.client)
 
 
 def _message_kind(leaves: Iterable[_Leaf]) -> Kind:
@@ -233,10 +273,17 @@ def _message_kind(leaves: Iterable[_Leaf]) -> Kind:
 def _gate(kind: Kind, leaves: list[_Leaf], headers: HeaderBlock, opts: Options) -> None:
     if opts.mode == "marker" and kind is not Kind.MARKER:
         raise Skip("no-marker", f"marker mode and no {opts.marker} in the new text")
-    if opts.mode == "mobile" and kind > Kind.FOOTER and not _mobile_mailer(headers):
+    if opts.mode == "mobile" and not _mobile_spot(kind, leaves) and not _mobile_mailer(headers):
         raise Skip("not-mobile", "mobile mode and no mobile footer, marker or mailer")
     if kind is not Kind.MARKER and any(lf.spots.ours for lf in leaves):
         raise Skip("already-signed", "our signature is already in the new text")
+
+
+def _mobile_spot(kind: Kind, leaves: list[_Leaf]) -> bool:
+    if kind is Kind.CLIENT:  # a phone client's signature element, or the footer it holds
+        client = [lf.spots.client for lf in leaves if lf.spots.client]
+        return any(c.mobile for c in client) or any(Kind.FOOTER in lf.spots.found for lf in leaves)
+    return kind <= Kind.FOOTER
 
 
 def _mobile_mailer(headers: HeaderBlock) -> bool:
@@ -281,7 +328,40 @@ def _assemble(
             continue
         new_part = part_headers(raw, part, change.charset, change.cte) + change.body
         splices += _embed(raw, root, part, new_part, embed)
+    splices += _orphan_images(raw, root, leaves)
     return _signed(apply_splices(raw, headers.end, splices), edits, kind, reply, leaves)
+
+
+def _orphan_images(raw: bytes, root: Part, leaves: list[_Leaf]) -> list[Splice]:
+    """Remove the related image parts only the replaced client signature showed.
+
+    A leftover would show as an attachment. A part the rest of the HTML (the quote
+    included) still refers to stays.
+    """
+    lf = next((x for x in leaves if x.kind == "html"), None)
+    if lf is None or lf.spot is None or lf.spot.kind is not Kind.CLIENT or not lf.spots.client:
+        return []
+    rest = (lf.leaf.text[: lf.spot.start] + lf.leaf.text[lf.spot.end :]).lower()
+    wanted = {c.lower() for c in lf.spots.client.cids if "cid:" + c.lower() not in rest}
+    if not wanted:
+        return []
+    out: list[Splice] = []
+    for parent in root.walk():
+        if parent.ctype.type != "multipart/related":
+            continue
+        for child in parent.children:
+            cid = child.headers.get("content-id")
+            if cid and cid.value.strip().strip("<>").lower() in wanted and not child.children:
+                out.append(Splice(_delimiter_start(raw, child.start), child.body_end, b""))
+    return out
+
+
+def _delimiter_start(raw: bytes, part_start: int) -> int:
+    """Offset of the line break before the delimiter line that opens a part (RFC 2046)."""
+    line = raw.rfind(b"\n", 0, part_start - 1) + 1  # the "--boundary" line
+    if line >= 2 and raw[line - 2 : line] == b"\r\n":
+        return line - 2
+    return line - 1 if line >= 1 else line
 
 
 def _signed(
@@ -295,7 +375,14 @@ def _signed(
         body=body,
         header_edits=tuple(edits),
         parts=tuple(f"text/{lf.kind}:{lf.spot.kind.word}" for lf in leaves if lf.spot),
+        replaced=_replaced(leaves),
     )
+
+
+def _replaced(leaves: list[_Leaf]) -> str | None:
+    """The client whose signature ours replaced (the HTML part's name first)."""
+    names = [lf.spot.detail for lf in leaves if lf.spot and lf.spot.kind is Kind.CLIENT]
+    return names[-1] if names else None
 
 
 def _image_parts(raw: bytes, images: tuple[InlineImage, ...]) -> list[bytes]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 # Field order of a line; fields with no value (None or "") are left out.
 FIELDS = (
     "queue_id", "tenant", "sender_domain", "sender", "action", "reason", "placement",
-    "rule", "tnef_class", "bytes_in", "bytes_out", "ms", "detail",
+    "replaced", "rule", "tnef_class", "bytes_in", "bytes_out", "ms", "detail",
 )  # fmt: skip
 
 _PLAIN = re.compile(r"[A-Za-z0-9.\-_@:/+,()]+")

@@ -102,6 +102,12 @@ class Metrics:
             ["kind"],
             registry=reg,
         )
+        self.replaced_signatures = Counter(
+            "sigfilter_client_signatures_replaced",
+            "Signed messages whose mail-client signature ours replaced, by client and tenant.",
+            ["client", "tenant"],
+            registry=reg,
+        )
         self.rewrite_seconds = Histogram(
             "sigfilter_rewrite_seconds",
             "Time from handing a message to the rewrite pool to its result.",
@@ -153,6 +159,9 @@ class Metrics:
             child = self._tnef_children.setdefault(key, self.tnef.labels(*key))
         child.inc()
         self.history.add(TNEF_KEY + "\t".join(key))
+
+    def replaced(self, client: str, tenant: str) -> None:
+        self.replaced_signatures.labels(client, tenant).inc()
 
     def error(self, kind: str) -> None:
         child = self._error_children.get(kind)

@@ -226,7 +226,10 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         if auth is None:
             return ACCEPT  # passed unchanged; _auth logged why
         self._apply(result, auth)
-        self._log("signed", result.reason, placement=result.placement, rule=found.rule,
+        if result.replaced:
+            self.metrics.replaced(result.replaced, found.tenant.key)
+        self._log("signed", result.reason, placement=result.placement,
+                  replaced=result.replaced, rule=found.rule,
                   bytes_in=len(raw), bytes_out=len(self.head) + len(result.body),
                   auth=",".join(auth.notes))  # fmt: skip
         return ACCEPT

@@ -18,6 +18,19 @@ class InlineImage:
 
 
 @dataclass(frozen=True, slots=True)
+class SenderCard:
+    """The sender's directory fields, to recognise the signature their client typed.
+
+    Outlook for Windows (classic) marks nothing on the wire: its signature is found as a
+    block at the end of the new text that starts with ``name`` and carries some of
+    ``details`` (title, phones, company, address …).
+    """
+
+    name: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Signature:
     """Rendered signature HTML and text; the reply variant falls back to the default."""
 
@@ -26,6 +39,7 @@ class Signature:
     reply_html: str = ""
     reply_text: str = ""
     images: tuple[InlineImage, ...] = ()
+    sender: SenderCard | None = None
 
     def pick(self, reply: bool) -> tuple[str, str]:
         if reply and (self.reply_html or self.reply_text):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Iterable
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from importlib.resources import files
 
 from .defaults import PROCESSED_HEADER
 from .mime.headers import ContentType, HeaderBlock
@@ -30,9 +35,61 @@ def check_headers(headers: HeaderBlock) -> None:
     precedence = headers.get("precedence")
     if precedence and precedence.value.strip().lower() == "auto_reply":
         raise Skip("auto-reply", "Precedence: auto_reply")
+    for name in _AUTO.headers:
+        if headers.get(name):
+            raise Skip("auto-reply", f"{name} present")
+    subject = headers.get("subject")
+    if subject and _AUTO.subject.match(_subject_text(subject.value)):
+        raise Skip("auto-reply", "Subject: an automatic-reply prefix")
     klass = headers.get("content-class")
     if klass and "calendarmessage" in klass.value.lower():
         raise Skip("calendar", "Content-Class calendarmessage")
+
+
+# -- machine-written mail, from autoreplies.tsv ---------------------------------------
+
+
+class _AutoReplies:
+    def __init__(self, table: str) -> None:
+        prefixes: list[str] = []
+        headers: list[str] = []
+        for n, raw in enumerate(table.splitlines(), 1):
+            if not raw.strip() or raw.startswith("#"):
+                continue
+            cols = raw.split("\t")
+            if len(cols) != 3 or cols[0] not in ("subject", "header") or not cols[1].strip():
+                raise ValueError(f"autoreplies.tsv:{n}: want subject|header<TAB>value<TAB>source")
+            if cols[0] == "subject":
+                prefixes.append(_prefix_source(cols[1]))
+            else:
+                headers.append(cols[1].strip().lower())
+        alternatives = "|".join(sorted(set(prefixes), key=len, reverse=True))
+        self.subject = re.compile(rf"\s*(?:{alternatives})", re.IGNORECASE)
+        self.headers = tuple(dict.fromkeys(headers))
+
+
+def _prefix_source(prefix: str) -> str:
+    """Regex for a prefix: any spacing between words and before the colon."""
+    words = prefix.strip().rstrip(":：").split()
+    return r"\s+".join(re.escape(w) for w in words) + r"\s*[:：]"
+
+
+_AUTO = _AutoReplies(files("sigfilter").joinpath("autoreplies.tsv").read_text(encoding="utf-8"))
+_SPACES = str.maketrans({"\xa0": " ", "\u202f": " ", "\u2009": " "})
+
+
+def _subject_text(value: str) -> str:
+    """The Subject as a person reads it (RFC 2047 words decoded), or the raw value."""
+    if not value.isascii():  # raw 8-bit (SMTPUTF8): header values are read as latin-1
+        with contextlib.suppress(UnicodeError):  # not UTF-8: keep the latin-1 reading
+            value = value.encode("latin-1").decode("utf-8")
+    if "=?" not in value:
+        return value.translate(_SPACES)  # nothing encoded: skip the stdlib's decoder
+    try:
+        text = str(make_header(decode_header(value)))
+    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+        text = value
+    return text.translate(_SPACES)
 
 
 _SKIP_TYPES = {

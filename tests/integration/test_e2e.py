@@ -26,6 +26,7 @@ from stack import AVERY, OTHER, Stack, running_stack
 from support import CORPUS, MESSAGES, decoded_leaves, to_crlf
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+EXAMPLES = CATALOG.parent / "messages"
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +192,20 @@ def test_killing_the_parent_stops_the_milter_child() -> None:
         assert not status.exists() or "State:\tZ" in status.read_text()
     finally:
         milter.stop(kill=True)
+
+
+def test_client_signature_replaced_through_the_stack(stack: Stack) -> None:
+    """Outlook on the web reply: its signature and logo part go, ours takes their place,
+    the quoted x_Signature stays, and the milter's log line says what was replaced."""
+    raw = to_crlf((EXAMPLES / "owa-reply-signature.eml").read_bytes())
+    got = stack.send(raw)
+    texts = decoded_leaves(got)
+    for kind, text in texts.items():
+        new = text[: text.index("From:")]
+        assert "Old Title" not in new and new.count("Avery Quill") == 1, kind
+    assert 'id="x_Signature"><p>Jane Roe<br>Finance' in texts["html"]
+    assert b"Content-ID: <logo-old.png@01DC1B8A>" not in got
+    deadline = time.monotonic() + 10
+    while "replaced=outlook-web" not in stack.milter.log_text():
+        assert time.monotonic() < deadline, stack.milter.log_text()[-2000:]
+        time.sleep(0.05)

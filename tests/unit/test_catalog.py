@@ -353,3 +353,36 @@ def test_linked_images_use_base_url(cat_dir: Path) -> None:
     found = resolve(users["avery.quill@example.com"], tenant, EXT, NOV)
     assert found.signature is not None and found.signature.images == ()
     assert 'src="https://www.example.com/signature/logo.png"' in found.signature.html
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('client_signature = "remove"', "client_signature must be 'replace' or 'keep'"),
+        ('replace_texts = "Old disclaimer"', "replace_texts must be a list of non-empty strings"),
+        ('replace_texts = [""]', "replace_texts must be a list of non-empty strings"),
+        ('replace_patterns = ["(unclosed"]', "replace_patterns: '(unclosed': not a regular"),
+        ('replace_patterns = [".*"]', "replace_patterns: '.*': matches empty text"),
+        (
+            f'replace_patterns = ["{"x" * 501}"]',
+            f"replace_patterns: '{'x' * 40}'… is longer than 500 characters",
+        ),
+    ],
+)
+def test_replace_settings_checked(cat_dir: Path, setting: str, message: str) -> None:
+    conf = tenant_dir(cat_dir) / "tenant.toml"
+    body = conf.read_text().replace('client_signature = "replace"\n', "")
+    body = body.replace('replace_texts = ["Sent from Mail for Windows"]\n', "")
+    conf.write_text(setting + "\n" + body)
+    with pytest.raises(CatalogError) as info:
+        load_catalog(cat_dir)
+    assert f"{conf}: {message}" in str(info.value)
+
+
+def test_replace_settings_reach_the_tenant_record(cat_dir: Path) -> None:
+    conf = tenant_dir(cat_dir) / "tenant.toml"
+    body = conf.read_text().replace('client_signature = "replace"\n', 'client_signature = "keep"\n')
+    conf.write_text('replace_patterns = ["Confidential: .{1,80}"]\n' + body)
+    tenant, _ = records(cat_dir)
+    assert tenant.client_signature == "keep"
+    assert tenant.replace_texts == (r"Sent\s+from\s+Mail\s+for\s+Windows", "Confidential: .{1,80}")

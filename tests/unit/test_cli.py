@@ -333,3 +333,32 @@ def test_every_command_has_help_with_an_example(command: list[str]) -> None:
     result = run(*command, "--help")
     assert result.exit_code == 0
     assert "Example" in result.output
+
+
+OWA = (
+    b"From: Avery Quill <avery.quill@example.com>\r\nTo: jane@example.net\r\nSubject: hi\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    b'<html><body><div>Hello</div><div id="Signature">Avery Quill<br>Old Title</div></body></html>\r\n'
+)
+
+
+def test_preview_says_what_was_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "owa.eml"
+    path.write_bytes(OWA)
+    result = run("preview", "--catalog", str(CATALOG), "--json", "--mode", "full", str(path))
+    decision = json.loads(result.stderr)
+    assert (decision["placement"], decision["replaced"]) == ("client", "outlook-web")
+    assert b"Old Title" not in result.stdout_bytes
+    line = run("preview", "--catalog", str(CATALOG), "--mode", "full", str(path)).stderr
+    assert "placement=client replaced=outlook-web " in line
+
+
+def test_catalog_check_names_the_bad_replace_settings(tmp_path: Path) -> None:
+    cat = copy_catalog(tmp_path)
+    toml = cat / "tenants" / "example.com" / "tenant.toml"
+    body = toml.read_text().replace('client_signature = "replace"\n', "")
+    toml.write_text('client_signature = "sometimes"\nreplace_patterns = ["(x"]\n' + body)
+    result = CliRunner().invoke(main, ["catalog", "check", str(cat)])
+    assert result.exit_code == EXIT_CATALOG
+    assert f"{toml}: client_signature must be 'replace' or 'keep', not 'sometimes'" in result.output
+    assert f"{toml}: replace_patterns: '(x': not a regular expression" in result.output

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+import sigfilter
 from sigfilter.engine import HeaderEdit, Options, apply_header_edits, rewrite, rewritten_message
 from sigfilter.signature import InlineImage, Signature
+from sigfilter.skips import _AUTO
 from support import SIG_TOKEN, SIGNATURE, assert_only_leaves_changed, decoded_leaves, parse
 
 HEAD = "From: Avery Quill <avery.quill@example.com>\nTo: jane@example.net\nSubject: hi\nMessage-ID: <t@test>\n"
@@ -16,6 +20,7 @@ def msg(extra_headers: str, body: str) -> bytes:
 
 
 PLAIN = "Content-Type: text/plain; charset=utf-8\n"
+ROOT_PKG = Path(sigfilter.__file__).parent
 
 
 @pytest.mark.parametrize(
@@ -346,3 +351,61 @@ def test_text_only_message_gets_no_images() -> None:
     out = rewritten_message(raw, rewrite(raw, IMG_SIG))
     assert _image_parts(out) == []
     assert "Avery Quill" in decoded_leaves(out)["plain"]
+
+
+AUTO_SUBJECTS = [
+    "Automatic reply: Q3 numbers",
+    "Automatische Antwort: Q3",
+    "=?utf-8?Q?R=C3=A9ponse_automatique=C2=A0:_Q3?=",  # no-break space before the colon
+    "Respuesta automática: Q3",
+    "Risposta automatica: Q3",
+    "Automatisch antwoord: Q3",
+    "=?iso-8859-1?Q?Resposta_autom=E1tica:_Q3?=",
+    "Automatiskt svar: Q3",
+    "Automatisk svar: Q3",
+    "Automaattinen vastaus: Q3",
+    "=?windows-1250?Q?Automatyczna_odpowied=9F:_Piotrze?=",  # a real subject (issue212)
+    "自動応答: Q3",
+    "=?utf-8?B?6Ieq5Yqo562U5aSNOiBRMw==?=",  # 自动答复: Q3
+    "Автоматический ответ: Q3",
+]
+
+
+@pytest.mark.parametrize("subject", AUTO_SUBJECTS)
+def test_auto_reply_known_by_its_subject(subject: str) -> None:
+    raw = msg(PLAIN, "I am away.\n").replace(b"Subject: hi", b"Subject: " + subject.encode())
+    result = rewrite(raw, SIGNATURE)
+    assert (result.action, result.reason) == ("skipped", "auto-reply"), result.detail
+    assert rewritten_message(raw, result) == raw
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["RE: Automatic reply: Q3", "Automatic replies are annoying", "Out of office next week"],
+)
+def test_person_mail_about_auto_replies_is_signed(subject: str) -> None:
+    raw = msg(PLAIN, "hi\n").replace(b"Subject: hi", b"Subject: " + subject.encode())
+    assert rewrite(raw, SIGNATURE).signed
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent",
+        "X-MS-Exchange-Inbox-Rules-Loop: avery.quill@example.com",
+        "X-MS-Exchange-Transport-Rules-Notification: 1",
+        "X-MS-Journal-Report:",
+    ],
+)
+def test_exchange_generated_mail_passes(header: str) -> None:
+    raw = msg(header + "\n" + PLAIN, "Generated.\n")
+    result = rewrite(raw, SIGNATURE)
+    assert (result.action, result.reason) == ("skipped", "auto-reply")
+
+
+def test_auto_reply_table_has_the_footer_languages() -> None:
+    langs = {"en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "no", "fi", "pl", "ja", "zh"}
+    table = (ROOT_PKG / "autoreplies.tsv").read_text(encoding="utf-8")
+    seen = {tag for tag in langs if f"({tag}" in table or f", {tag}" in table or f"{tag})" in table}
+    assert seen == langs
+    assert _AUTO.subject.pattern.count("[:：]") >= 20

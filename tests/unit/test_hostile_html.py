@@ -15,6 +15,7 @@ from growth import assert_linear
 from hostile_text import HTML_SOURCE_SIZE, HTML_SOURCES
 from sigfilter.placement.html import html_spots
 from sigfilter.placement.spot import Kind
+from sigfilter.signature import SenderCard
 
 MARKER = "{EMAILSIGNATURE}"
 
@@ -39,3 +40,28 @@ def test_last_footer_found_after_thousands_of_text_nodes() -> None:
     footer = html_spots(source, MARKER).get(Kind.FOOTER)
     assert footer is not None
     assert source[footer.start : footer.end] == "Sent from my iPhone"
+
+
+# -- issue 13: the client-signature searches stay linear too -----------------------------
+
+CARD = SenderCard("Avery Quill", ("Head of Mail Flow", "+1 555 0100"))
+CLIENT_SOURCES: dict[str, Callable[[int], str]] = {
+    "signature-ids": lambda n: '<div id="Signature">x</div>\n' * n,
+    "quoted-signature-ids": lambda n: '<blockquote><div id="Signature">x</div></blockquote>\n' * n,
+    "repeated-mobile-ids": lambda n: '<div id="ms-outlook-mobile-signature">x</div>' * n,
+    "dash-paragraphs": lambda n: "<div><p>-- sig</p></div>\n" * n,
+    "nested-dashes": lambda n: "<div>-- x" * min(n, 200) + "</div>" * min(n, 200) + "<p>y</p>" * n,
+    "name-paragraphs": lambda n: "<p>Avery Quill</p>\n<p>Head of Mail Flow</p>\n" * n,
+    "nested-names": lambda n: (
+        "<div><span>Avery" * min(n, 200) + "</span></div>" * min(n, 200) + "<p>Avery</p>" * n
+    ),
+}
+
+
+def client_spots(source: str) -> None:
+    html_spots(source, MARKER, True, CARD)
+
+
+@pytest.mark.parametrize("make", CLIENT_SOURCES.values(), ids=CLIENT_SOURCES.keys())
+def test_client_signature_search_is_linear(make: Callable[[int], str]) -> None:
+    assert_linear(client_spots, make, HTML_SOURCE_SIZE // 2, k=8)

@@ -162,7 +162,7 @@ SYNTHETIC = [
         '<html><body><div dir="ltr">Thanks</div><div id="ms-outlook-mobile-signature"><div><br></div>'
         'Get <a href="https://aka.ms/o0ukef">Outlook for iOS</a></div>'
         '<div id="mail-editor-reference-message-container"><b>From:</b> Jane</div></body></html>',
-        "footer",
+        "client",
         "Thanks</div>",
         '<div id="mail-editor-reference-message-container">',
         id="outlook-ios-footer",
@@ -176,7 +176,7 @@ SYNTHETIC = [
     ),
     pytest.param(
         '<html><body><div>Yes</div><div id="ymail_android_signature"><a href="https://go.onelink.me/x">Sent from Yahoo Mail on Android</a></div></body></html>',
-        "footer",
+        "client",
         "Yes</div>",
         "</body>",
         id="yahoo-android-footer",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import binascii
 
 import pytest
 
-from sigfilter.mime.codec import qp_encode, transfer_decode
+from sigfilter.engine import rewrite, rewritten_message
+from sigfilter.mime.codec import b64_line_length, qp_encode, transfer_decode
 from sigfilter.mime.leaf import LeafError, edit_leaf, open_leaf
 from sigfilter.mime.scan import scan
+from support import SIGNATURE
 
 
 def _leaf(headers: str, body: bytes, eol: bytes = b"\r\n"):  # type: ignore[no-untyped-def]
@@ -159,3 +162,42 @@ def test_stateful_charset_round_trip() -> None:
     edit = edit_leaf(leaf, len(leaf.text), len(leaf.text), "\u5c71\u7530\n")
     assert edit.charset is None
     assert edit.body.decode("iso-2022-jp") == text + "\u5c71\u7530\r\n"
+
+
+# -- issue 13, point 6 -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "iso-8859-1", "windows-1252"])
+def test_html_signature_characters_go_in_as_numeric_references(charset: str) -> None:
+    html = '<html><head><meta charset="utf-8"></head><body><p>Hi</p></body></html>'
+    raw = (
+        "From: a@example.com\r\nContent-Type: text/html; charset=" + charset + "\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n" + html
+    ).encode(charset)
+    result = rewrite(raw, SIGNATURE)
+    assert result.signed
+    body = rewritten_message(raw, result).split(b"\r\n\r\n", 1)[1]
+    assert b"Head of Mail Flow &#183; +1 555 0100" in body
+    assert body.isascii()  # the charset/meta mismatch cannot garble it
+    assert not result.header_edits  # charset and CTE unchanged
+
+
+def test_base64_leaf_with_overlong_lines_gets_76_character_lines() -> None:
+    text = ("All work and no play. " * 120 + "\n") * 3
+    encoded = base64.b64encode(text.encode()).decode()
+    lines = [encoded[i : i + 1200] for i in range(0, len(encoded), 1200)]
+    raw = (
+        "From: a@example.com\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n" + "\r\n".join(lines) + "\r\n"
+    ).encode()
+    result = rewrite(raw, SIGNATURE)
+    assert result.signed
+    body = rewritten_message(raw, result).split(b"\r\n\r\n", 1)[1]
+    assert max(len(x) for x in body.split(b"\r\n")) == 76
+    assert base64.b64decode(body).decode().startswith(text.rstrip("\n"))
+
+
+def test_base64_leaf_keeps_its_own_safe_line_length() -> None:
+    assert b64_line_length(b"QUFB" * 16 + b"\r\nQUFB\r\n") == 64
+    assert b64_line_length(b"QUFB" * 300 + b"\r\nQUFB\r\n") == 76
+    assert b64_line_length(b"QUFB" * 10 + b"\r\n" + b"QUFB" * 300 + b"\r\n") == 76

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sigfilter.logline import parse_kv
 from sigfilter.milter import (
     ACCEPT,
     CONTINUE,
@@ -207,3 +208,19 @@ def test_single_part_charset_change_uses_chgheader(tmp_path: Path) -> None:
     assert ("chgheader", "Content-Transfer-Encoding", 1, "quoted-printable") in m.actions
     body = b"".join(a[1] for a in m.actions if a[0] == "replacebody")  # type: ignore[misc]
     assert body.startswith(b"Hello\r\n") and b"Avery Quill =C2=B7 Head of Mail Flow" in body
+
+
+def test_replaced_client_signature_is_logged_and_counted(caplog: pytest.LogCaptureFixture) -> None:
+    m = Recorder()
+    headers = [*PLAIN[:3], ("Content-Type", "text/html; charset=utf-8")]
+    body = b'<div>Hi</div><div id="Signature">Avery Quill<br>Old Title</div>\r\n'
+    with caplog.at_level("INFO", logger="sigfilter.message"):
+        codes = feed(m, "avery.quill@example.com", headers, body)
+    assert codes[-1] == ACCEPT
+    fields = parse_kv(caplog.records[-1].getMessage())
+    assert (fields["placement"], fields["replaced"]) == ("client", "outlook-web")
+    value = m.metrics.registry.get_sample_value(
+        "sigfilter_client_signatures_replaced_total",
+        {"client": "outlook-web", "tenant": "example.com"},
+    )
+    assert value == 1.0

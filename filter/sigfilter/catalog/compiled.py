@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..address import domain_of
-from ..defaults import IDENTITY_KEY
-from ..signature import InlineImage, Signature
+from ..defaults import DEFAULT_CLIENT_SIGNATURE, IDENTITY_KEY, ClientPolicy
+from ..signature import InlineImage, SenderCard, Signature
 from .model import Catalog, Rule, Tenant
 from .render import Rendered, Renderer, content_id
 
@@ -53,6 +53,7 @@ class UserRecord:
     tenant: str
     email: str
     entries: tuple[Entry, ...]
+    card: tuple[str, ...] = ()  # display name, then the fields a signature shows (SenderCard)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
@@ -61,7 +62,7 @@ class UserRecord:
     def from_json(cls, data: bytes) -> UserRecord:
         raw = json.loads(data)
         entries = tuple(Entry(**{**e, "images": tuple(e["images"])}) for e in raw["entries"])
-        return cls(raw["tenant"], raw["email"], entries)
+        return cls(raw["tenant"], raw["email"], entries, tuple(raw.get("card", ())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,8 @@ class TenantRecord:
     arc_domain: str = ""
     arc_key_file: str = ""
     tnef: str = "pass"  # pass | convert (a record published before it existed: pass)
+    client_signature: ClientPolicy = DEFAULT_CLIENT_SIGNATURE
+    replace_texts: tuple[str, ...] = ()  # regex sources (literal texts already escaped)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode()
@@ -95,6 +98,7 @@ class TenantRecord:
         raw: dict[str, Any] = json.loads(data)
         raw["domains"] = tuple(raw["domains"])
         raw["internal_domains"] = tuple(raw["internal_domains"])
+        raw["replace_texts"] = tuple(raw.get("replace_texts", ()))
         return cls(**raw)
 
     def inline_images(self, cids: Iterable[str]) -> tuple[InlineImage, ...]:
@@ -108,6 +112,7 @@ class TenantRecord:
 
 
 AUTH_FIELDS = (
+    "client_signature", "replace_texts",
     "dkim_policy", "dkim_selector", "dkim_domain", "dkim_key_file", "arc", "arc_authserv_id",
     "arc_selector", "arc_domain", "arc_key_file",
 )  # fmt: skip
@@ -144,7 +149,21 @@ def user_record(tenant: Tenant, renderer: Renderer, email: str) -> UserRecord:
     entries = []
     for rule in tenant.rules_for(email):
         entries.append(_entry(tenant, renderer, rule, fields, renders))
-    return UserRecord(tenant.key, email, tuple(entries))
+    return UserRecord(tenant.key, email, tuple(entries), _card(fields))
+
+
+# Directory fields a typed signature shows under the name (Outlook classic, point 2).
+_CARD_FIELDS = (
+    "job_title", "company", "department", "phone", "mobile", "fax", "street", "city",
+    "postal_code", "office", "email",
+)  # fmt: skip
+
+
+def _card(fields: dict[str, str]) -> tuple[str, ...]:
+    name = fields.get("display_name", "").strip()
+    if not name:
+        return ()
+    return (name, *(v for k in _CARD_FIELDS if (v := fields.get(k, "").strip())))
 
 
 def _entry(
@@ -238,17 +257,21 @@ def resolve(
             continue
         if entry.action == "skip":
             return Resolution(None, entry.rule, "rule-skip", f"rule {entry.rule!r}: never signed")
-        return Resolution(_signature(entry, tenant, today), entry.rule, "ok")
+        return Resolution(_signature(entry, tenant, today, user.card), entry.rule, "ok")
     return Resolution(None, "", "no-rule", "no rule applies to these recipients")
 
 
-def _signature(entry: Entry, tenant: TenantRecord, today: dt.date) -> Signature:
+def _signature(
+    entry: Entry, tenant: TenantRecord, today: dt.date, card: tuple[str, ...] = ()
+) -> Signature:
     html, text = entry.html, entry.text
     reply_html, reply_text = entry.reply_html, entry.reply_text
     if entry.banner_on(today):
         html, reply_html = (_join(h, entry.banner_html, "\n") for h in (html, reply_html or html))
         text, reply_text = (_join(t, entry.banner_text, "\n\n") for t in (text, reply_text or text))
-    return Signature(html, text, reply_html, reply_text, tenant.inline_images(entry.images))
+    sender = SenderCard(card[0], card[1:]) if card else None
+    images = tenant.inline_images(entry.images)
+    return Signature(html, text, reply_html, reply_text, images, sender)
 
 
 def _join(a: str, b: str, sep: str) -> str:

@@ -22,6 +22,8 @@ from typing import Any
 
 from ..address import AddressError, canonical_address, canonical_domain
 from ..defaults import (
+    CLIENT_POLICIES,
+    DEFAULT_CLIENT_SIGNATURE,
     DEFAULT_MARKER,
     DEFAULT_TNEF,
     DKIM_DEFAULT_POLICY,
@@ -32,6 +34,7 @@ from ..defaults import (
 )
 from ..dkimkeys import KeyFileError, check_key_mode
 from ..dkimsign import DKIM_POLICIES
+from ..placement.admintext import MAX_PATTERN, literal_source
 from .model import (
     SCOPES,
     TEMPLATE_FILES,
@@ -55,7 +58,7 @@ DEFAULT_MAX_IMAGE_BYTES = 100 * 1024
 _TENANT_KEYS = {
     "name", "domains", "mode", "marker", "plain_to_html", "return_host", "tenant_id",
     "images", "image_base_url", "max_image_bytes", "internal_domains", "dkim", "arc", "tnef",
-    "graph",
+    "graph", "client_signature", "replace_texts", "replace_patterns",
 }  # fmt: skip
 _DKIM_KEYS = {"policy", "selector", "domain", "key_file"}
 _ARC_KEYS = {"enabled", "authserv_id", "selector", "domain", "key_file"}
@@ -202,7 +205,49 @@ def _load_tenant(folder: Path, problems: _Problems) -> Tenant | None:
         tnef=tnef,
         graph=_load_graph(conf, path, problems),
         **_load_auth(conf, path, domains, problems),
+        **_load_replace(conf, path, problems),
     )
+
+
+# -- the client's signature and the admin's texts -----------------------------------------
+
+
+def _load_replace(conf: dict[str, Any], path: Path, problems: _Problems) -> dict[str, Any]:
+    """client_signature, replace_texts and replace_patterns (checked here, once)."""
+    policy = conf.get("client_signature", DEFAULT_CLIENT_SIGNATURE)
+    if policy not in CLIENT_POLICIES:
+        choices = " or ".join(repr(p) for p in CLIENT_POLICIES)
+        problems.add(path, f"client_signature must be {choices}, not {policy!r}")
+        policy = DEFAULT_CLIENT_SIGNATURE
+    sources = [literal_source(t) for t in _texts(conf, "replace_texts", path, problems)]
+    for pattern in _texts(conf, "replace_patterns", path, problems):
+        problem = _pattern_problem(pattern)
+        if problem:
+            problems.add(path, f"replace_patterns: {pattern!r}: {problem}")
+        else:
+            sources.append(pattern)
+    return {"client_signature": policy, "replace_texts": tuple(sources)}
+
+
+def _texts(conf: dict[str, Any], key: str, path: Path, problems: _Problems) -> list[str]:
+    value = conf.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        problems.add(path, f"{key} must be a list of non-empty strings")
+        return []
+    too_long = [v for v in value if len(v) > MAX_PATTERN]
+    for v in too_long:
+        problems.add(path, f"{key}: {v[:40]!r}… is longer than {MAX_PATTERN} characters")
+    return [v for v in value if len(v) <= MAX_PATTERN]
+
+
+def _pattern_problem(pattern: str) -> str:
+    try:
+        rx = re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        return f"not a regular expression ({exc})"
+    if rx.fullmatch("") or rx.fullmatch(" "):
+        return "matches empty text (it would match everywhere)"
+    return ""
 
 
 # -- [dkim] and [arc] -------------------------------------------------------------------

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Literal
 
 from ..address import domain_of
-from ..defaults import GRAPH_AUTHORITY, GRAPH_URL, Mode
+from ..defaults import (
+    DEFAULT_CLIENT_SIGNATURE,
+    GRAPH_AUTHORITY,
+    GRAPH_URL,
+    ClientPolicy,
+    Mode,
+)
 
 Scope = Literal["all", "external", "internal"]
 SCOPES: tuple[Scope, ...] = ("all", "external", "internal")
@@ -140,6 +146,10 @@ class Tenant:
     arc_key_file: str = ""
     tnef: str = "pass"  # pass | convert: what happens to Outlook's TNEF (winmail.dat) mail
     graph: GraphSettings | None = None  # [graph]: directory sync from Microsoft Entra ID
+    # The signature the sender's mail client inserted: "replace" (ours takes its place)
+    # or "keep"; and the admin's own texts/patterns (regex sources) replaced likewise.
+    client_signature: ClientPolicy = DEFAULT_CLIENT_SIGNATURE
+    replace_texts: tuple[str, ...] = ()
 
     def rules_for(self, email: str) -> list[Rule]:
         """The rules that can apply to this sender, in order, ending with the default."""

@@ -27,12 +27,31 @@ def _visit(part: Part, found: dict[str, Part]) -> None:
         elif ctype.subtype == "related":
             _visit(_related_root(part), found)
         else:
-            _visit(part.children[0], found)
+            _visit_mixed(part, found)
     elif ctype.type in ("text/plain", "text/html") and not _is_attachment(part):
         if ctype.subtype == "html":
             found["html"] = part  # the last HTML alternative is the richest
         else:
             found.setdefault("plain", part)
+
+
+def _visit_mixed(part: Part, found: dict[str, Part]) -> None:
+    """The body of a multipart/mixed: its LAST text part of each kind.
+
+    iOS and Apple Mail send inline photos as text, image, text (the tagline at the end of
+    the last text part); Gnus puts the signature in a text part after an attached
+    message. Text parts after the first must be inline (a named one is an attachment)
+    and have a sound header block.
+    """
+    _visit(part.children[0], found)
+    for child in part.children[1:]:
+        if not child.headers.closed or child.headers.defects:
+            continue  # stray lines a bare "--B" split off an attachment, not a body part
+        if child.ctype.type in ("text/plain", "text/html") and not _is_attachment(child):
+            found[child.ctype.subtype] = child
+        elif child.ctype.type == "multipart/alternative" and not _is_attachment(child):
+            for grand in child.children:
+                _visit(grand, found)
 
 
 def _related_root(part: Part) -> Part:

@@ -88,9 +88,16 @@ def b64_encode(data: bytes, eol: bytes, line_length: int = 76, final_eol: bool =
 
 
 def b64_line_length(body: bytes) -> int:
+    """The line length to re-encode a base64 body with: its own, unless that is unsafe.
+
+    Lines over 998 octets (RFC 5322) would be folded by Postfix's smtp client with a
+    space, which corrupts base64: such a body gets 76-character lines (RFC 2045).
+    """
     nl = body.find(b"\n")
     first = body[: nl if nl >= 0 else len(body)].rstrip(b"\r")
-    return len(first) if len(first) >= 4 and nl >= 0 else 76
+    if nl < 0 or len(first) < 4 or longest_line(body) > MAX_LINE:
+        return 76
+    return len(first)
 
 
 def qp_has_encoded_eol(body: bytes) -> bool:

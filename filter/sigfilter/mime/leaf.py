@@ -4,8 +4,8 @@ The edit is made in decoded text. It is then turned back into bytes with the par
 own charset and transfer encoding where the new text fits there; for quoted-printable
 only the lines the edit touches are re-encoded, so the rest of the leaf keeps its bytes
 too. When the inserted text does not fit the charset, a text/plain part switches to
-UTF-8 (and a 7bit part to quoted-printable); HTML instead carries the characters as
-numeric references and keeps its charset.
+UTF-8 (and a 7bit part to quoted-printable); HTML instead carries every non-ASCII
+character of the insert as a numeric reference and keeps its charset.
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ def _encode_insert(leaf: TextLeaf, insert: str) -> tuple[str, bool]:
     """Return the insert in a form the leaf's charset carries, and whether it fits."""
     name = leaf.codec or "ascii"
     if leaf.is_html:
-        # Numeric character references keep the part's charset and CTE unchanged.
-        return insert.encode(name, "xmlcharrefreplace").decode(name), True
+        # Every non-ASCII character as a numeric reference (&#183;): the part's charset
+        # and CTE stay, and it shows right even when an inner <meta charset> disagrees
+        # with the MIME charset (a browser or webmail then believes the meta).
+        return insert.encode("ascii", "xmlcharrefreplace").decode("ascii"), True
     try:
         insert.encode(name)
     except UnicodeEncodeError:

@@ -22,12 +22,25 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from . import admintext
+from .clientsig import (
+    ClientSig,
+    find_html_dashdash,
+    find_html_signature,
+    merge_spans,
+    starts_inside,
+)
 from .footers import is_footer
+from .ownsig import find_html_block
 from .spot import Kind, Spot, Spots
 from .textquote import starts_with_quote_intro
+
+if TYPE_CHECKING:
+    from ..signature import SenderCard
 
 OUR_CLASS = "sigfilter-signature"
 OUR_COMMENT = "<!--sigfilter-->"
@@ -113,6 +126,10 @@ class HtmlSource:
                 # libxml2 keeps control characters such as a form feed in text that lxml
                 # refuses to set back; without this a reply with one lost its quote.
                 el.tail = " " + _NOT_XML.sub(" ", el.tail or "")
+
+    def elements(self) -> list[etree._Element]:
+        """Every node of the tree in document order (comments included), held once."""
+        return self._elements
 
     # -- source index -------------------------------------------------------------
     def in_excluded(self, pos: int) -> bool:
@@ -313,13 +330,53 @@ def _intro_text_node(doc: HtmlSource) -> Spot | None:
     return None
 
 
-def find_quote(doc: HtmlSource) -> tuple[Spot | None, etree._Element | None]:
-    """The topmost quote anchor, and its element (None for a body text node)."""
-    best: Spot | None = _intro_text_node(doc)
-    best_el: etree._Element | None = None
+def _all_candidates(doc: HtmlSource) -> list[tuple[etree._Element, str]]:
     candidates: list[tuple[etree._Element, str]] = list(_quote_candidates(doc))
     candidates += [(el, "text-intro") for el in _intro_candidates(doc)]
+    return candidates
+
+
+# Quote styles whose element holds the whole quote: what follows it is the sender's again
+# (Gmail and Thunderbird put the sender's signature below the quote by default).
+_CONTAINERS = frozenset(
+    {"gmail_quote", "moz-cite-prefix", "moz-forward-container", "yahoo_quoted", "blockquote-cite"}
+)
+
+
+def quoted_spans(
+    doc: HtmlSource, candidates: list[tuple[etree._Element, str]], intro: Spot | None
+) -> list[tuple[int, int]]:
+    """Source ranges of the quoted thread: containers, and all after an unwrapped header
+    (sorted and merged, so a message of thousands of quotes is searched by bisection)."""
+    size = len(doc.source)
+    quotes = doc.root.iter("blockquote") if doc.root is not None else iter(())
+    spans = [s for el in quotes if (s := doc.span(el))]
+    containers = {id(el) for el, style in candidates if style in _CONTAINERS}
+    spans += [s for el, style in candidates if id(el) in containers and (s := doc.span(el))]
+    merged = merge_spans(spans)
     for el, style in candidates:
+        if id(el) in containers:
+            continue
+        start = doc.offset(_anchor(el, style))
+        if start is None:
+            continue
+        if style == "text-intro" and starts_inside(start, merged):
+            continue  # an intro inside a container ("On … wrote:" in gmail_quote)
+        spans.append((start, size))
+    if intro is not None:
+        spans.append((intro.start, size))
+    return merge_spans(spans)
+
+
+def find_quote(
+    doc: HtmlSource,
+    candidates: list[tuple[etree._Element, str]] | None = None,
+    intro: Spot | None = None,
+) -> tuple[Spot | None, etree._Element | None]:
+    """The topmost quote anchor, and its element (None for a body text node)."""
+    best: Spot | None = intro if candidates is not None else _intro_text_node(doc)
+    best_el: etree._Element | None = None
+    for el, style in candidates if candidates is not None else _all_candidates(doc):
         anchor = _anchor(el, style)
         start = doc.offset(anchor)
         if start is not None and (best is None or start < best.start):
@@ -440,14 +497,27 @@ def has_our_signature(source: str, limit: int) -> bool:
     return False
 
 
-def html_spots(source: str, marker: str) -> Spots:
-    """Every spot the HTML source offers (the engine picks one)."""
+def html_spots(
+    source: str,
+    marker: str,
+    clients: bool = True,
+    card: SenderCard | None = None,
+    admin: tuple[str, ...] = (),
+) -> Spots:
+    """Every spot the HTML source offers (the engine picks one).
+
+    ``clients``: look for the signature the mail client inserted (to replace it), and
+    with the sender's ``card``, for the one they typed (Outlook classic has no marker);
+    ``admin``: the tenant's own texts to replace (regex sources).
+    """
     try:
         doc = HtmlSource(source)
     except (etree.ParserError, ValueError):
         doc = HtmlSource("")
         doc.source = source
-    quote, quote_el = find_quote(doc)
+    candidates = _all_candidates(doc)
+    intro = _intro_text_node(doc)
+    quote, quote_el = find_quote(doc, candidates, intro)
     limit = quote.start if quote else len(source)
     found: dict[Kind, Spot] = {Kind.END: find_end(doc)}
     if quote:
@@ -455,4 +525,18 @@ def html_spots(source: str, marker: str) -> Spots:
     for spot in (find_marker(doc, marker, limit), find_footer(doc, limit, quote_el)):
         if spot:
             found[spot.kind] = spot
-    return Spots(found, limit, has_our_signature(source, limit))
+    client: ClientSig | None = None
+    if clients:
+        quoted = quoted_spans(doc, candidates, intro)
+        client = (
+            find_html_signature(doc, quoted)
+            or admintext.find_html(doc, limit, quoted, admin)
+            or find_html_dashdash(doc, quoted)
+            or find_html_block(doc, limit, quoted, card)
+        )
+        if client is not None:
+            found[Kind.CLIENT] = Spot(Kind.CLIENT, client.start, client.end, client.client)
+    ours = has_our_signature(source, limit)
+    if client is not None and client.start >= limit:  # below the quote (Gmail, Thunderbird)
+        ours = ours or has_our_signature(source[client.start :], len(source) - client.start)
+    return Spots(found, limit, ours, client)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .clientsig import ClientSig
 
 
 class Kind(IntEnum):
     """Placement kinds, in order of preference (the lower the value, the stronger)."""
 
     MARKER = 1
-    FOOTER = 2
-    QUOTE = 3
-    END = 4
+    CLIENT = 2  # the signature the mail client inserted: replaced, never a second one
+    FOOTER = 3
+    QUOTE = 4
+    END = 5
 
     @property
     def word(self) -> str:
@@ -36,6 +41,7 @@ class Spots:
     found: dict[Kind, Spot]
     quote_start: int  # len(text) when there is no quoted thread
     ours: bool  # one of our signatures already sits in the new text
+    client: ClientSig | None = None  # the client's own signature (HTML), when found
 
     def best(self) -> Spot:
         return self.found[min(self.found)]

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from . import admintext
 from .footers import is_footer
+from .ownsig import TYPED, find_text_block
 from .spot import Kind, Spot, Spots
 from .textquote import find_quote_start
+from .textsig import find_dashdash, find_tail_dashdash
+
+if TYPE_CHECKING:
+    from ..signature import SenderCard
 
 _FOOTER_LINES = 3  # a footer is one of the last few non-blank lines of the new text
 
@@ -60,7 +68,17 @@ def find_end(text: str, limit: int) -> Spot:
     return Spot(Kind.END, 0, 0, "empty")
 
 
-def text_spots(text: str, marker: str, signatures: tuple[str, ...] = ()) -> Spots:
+DASH_DASH = "dash-dash"  # the name of the RFC 3676 "-- " signature in decisions
+
+
+def text_spots(
+    text: str,
+    marker: str,
+    signatures: tuple[str, ...] = (),
+    clients: bool = True,
+    card: SenderCard | None = None,
+    admin: tuple[str, ...] = (),
+) -> Spots:
     quote = find_quote_start(text)
     limit = quote.offset if quote else len(text)
     found: dict[Kind, Spot] = {Kind.END: find_end(text, limit)}
@@ -69,6 +87,14 @@ def text_spots(text: str, marker: str, signatures: tuple[str, ...] = ()) -> Spot
     for spot in (find_marker(text, marker, limit), find_footer(text, limit)):
         if spot:
             found[spot.kind] = spot
+    if clients:
+        span = find_dashdash(text, limit) or (find_tail_dashdash(text, limit) if quote else None)
+        if span is not None:
+            found[Kind.CLIENT] = Spot(Kind.CLIENT, span[0], span[1], DASH_DASH)
+        elif (own := admintext.find_text(text, limit, admin)) is not None:
+            found[Kind.CLIENT] = Spot(Kind.CLIENT, own[0], own[1], admintext.ADMIN)
+        elif (typed := find_text_block(text, limit, card)) is not None:
+            found[Kind.CLIENT] = Spot(Kind.CLIENT, typed[0], typed[1], TYPED)
     # Our text signature is recognised by its own rendered text (either variant).
     new_text = _squash(text[:limit])
     ours = any(_squash(sig) in new_text for sig in signatures if sig.strip())
@@ -95,7 +121,7 @@ def flowed_safe(signature: str) -> str:
 def shape_insert(text: str, spot: Spot, signature: str) -> str:
     """The text to splice at ``spot``: blank lines around the signature as needed."""
     sig = signature.strip("\n")
-    if spot.kind in (Kind.MARKER, Kind.FOOTER):
+    if spot.kind in (Kind.MARKER, Kind.CLIENT, Kind.FOOTER):
         return sig
     before = text[: spot.start]
     prefix = ""

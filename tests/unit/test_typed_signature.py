@@ -1,0 +1,150 @@
+"""Outlook for Windows (classic) marks nothing: the signature the sender typed is found
+by their directory fields, at the end of the new text, and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sigfilter.engine import rewrite, rewritten_message
+from sigfilter.service import SignatureService, embedded_store
+from sigfilter.signature import SenderCard
+from support import SIGNATURE, assert_only_leaves_changed, decoded_leaves
+
+CARD = SenderCard("Avery Quill", ("Head of Mail Flow", "Example Corp", "+1 555 0100"))
+SIG = replace(SIGNATURE, sender=CARD)
+OURS = '<div class="sigfilter-signature">'
+HEAD = (
+    "From: Avery Quill <avery.quill@example.com>\r\nTo: jane@example.net\r\nSubject: x\r\n"
+    "MIME-Version: 1.0\r\n"
+)
+WORD_QUOTE = (
+    '<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0in 0in 0in">'
+    '<p class="MsoNormal"><b>From:</b> Jane Roe &lt;jane@example.net&gt;<br><b>Sent:</b> Monday'
+    "<br><b>To:</b> Avery Quill<br><b>Subject:</b> x</p></div>"
+    '<p class="MsoNormal">Avery Quill</p><p class="MsoNormal">Head of Mail Flow</p>'
+)
+TEXT_QUOTE = (
+    "From: Jane Roe <jane@example.net>\nSent: Monday\nTo: Avery Quill\nSubject: x\n\n"
+    "Avery Quill\nHead of Mail Flow\n"
+)
+
+
+def p(text: str) -> str:
+    return f'<p class="MsoNormal">{text}<o:p></o:p></p>'
+
+
+def message(text: str, html: str | None) -> bytes:
+    if html is None:
+        return (
+            (HEAD + "Content-Type: text/plain; charset=utf-8\r\n\r\n" + text)
+            .replace("\n", "\r\n")
+            .replace("\r\r\n", "\r\n")
+            .encode()
+        )
+    return (
+        HEAD + 'Content-Type: multipart/alternative; boundary="b"\r\n\r\n--b\r\n'
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        + text.replace("\n", "\r\n")
+        + "\r\n--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        + f'<html><body><div class="WordSection1">{html}</div></body></html>\r\n--b--\r\n'
+    ).encode()
+
+
+# name, text part, HTML part (None: plain-text Outlook), what must stay in the new text
+POSITIVE = [
+    pytest.param(
+        "Hi Jane,\n\nsee below.\n\nAvery Quill\n\nHead of Mail Flow\n\nT +1 (555) 0100\n",
+        p("Hi Jane,")
+        + p("see below.")
+        + p("&nbsp;")
+        + p("<b>Avery Quill</b>")
+        + p("Head of Mail Flow")
+        + p("T +1 (555) 0100"),
+        "see below.",
+        id="new-word-paragraphs",
+    ),
+    pytest.param(
+        "Thanks!\n\nBest regards,\nAvery Quill | Example Corp\n[cid:image001.png@01DA]\n\n"
+        + TEXT_QUOTE,
+        p("Thanks!")
+        + p("Best regards,")
+        + p("Avery Quill | Example Corp")
+        + p('<img src="cid:image001.png@01DA">')
+        + WORD_QUOTE,
+        "Best regards,",
+        id="reply-name-pipe-company",
+    ),
+    pytest.param(
+        "Sure.\n\nKind regards,\nAvery\nHead of Mail Flow\n\n" + TEXT_QUOTE,
+        p("Sure.") + p("Kind regards,") + p("Avery") + p("Head of Mail Flow") + WORD_QUOTE,
+        "Kind regards,",
+        id="first-name-after-signoff",
+    ),
+    pytest.param(
+        "Hi,\n\nfine by me.\n\nAvery Quill\nHead of Mail Flow\n+1 555 0100\n",
+        None,
+        "fine by me.",
+        id="plain-text-outlook",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "html", "stays"), POSITIVE)
+def test_typed_signature_replaced(text: str, html: str | None, stays: str) -> None:
+    raw = message(text, html)
+    result = rewrite(raw, SIG)
+    assert result.signed and result.replaced == "typed-signature", result
+    out = rewritten_message(raw, result)
+    assert_only_leaves_changed(raw, out)
+    for kind, body in decoded_leaves(out).items():
+        new = body.split("From:")[0]
+        assert stays in new
+        assert "T +1 (555) 0100" not in new and "Example Corp" not in new
+        assert "cid:image001" not in new
+        assert new.count("Avery Quill") == 1  # ours only
+        assert new.count(OURS if kind == "html" else "-- ") == 1
+        if "From:" in text:  # the quote, with the name and title inside it, is untouched
+            quote = WORD_QUOTE if kind == "html" else TEXT_QUOTE.replace("\n", "\r\n")
+            assert quote in body
+
+
+NEGATIVE = [
+    pytest.param(
+        "Avery Quill will send the numbers, Head of Mail Flow agreed.\n", id="name-in-sentence"
+    ),
+    pytest.param("Hi,\n\nAvery Quill\nHead of Mail Flow\n\nP.S. see you Monday\n", id="text-after"),
+    pytest.param("Hi,\n\nthanks\n\nAvery Quill\n", id="name-only"),
+    pytest.param("Hi,\n\nsee you then\n\nAvery\nHead of Mail Flow\n", id="first-name-no-signoff"),
+    pytest.param("Hi,\n\nthanks\n\n" + TEXT_QUOTE, id="only-in-the-quote"),
+    pytest.param(
+        "Hi,\n\nAvery Quill\n" + "a long line of prose that goes on and on " * 4 + "+1 555 0100\n",
+        id="prose-line",
+    ),
+]
+
+
+@pytest.mark.parametrize("text", NEGATIVE)
+def test_no_typed_signature(text: str) -> None:
+    raw = message(text, None)
+    result = rewrite(raw, SIG)
+    assert result.signed and result.replaced is None
+    body = decoded_leaves(rewritten_message(raw, result))["plain"].replace("\r\n", "\n")
+    for line in text.splitlines():
+        assert line in body  # nothing the sender wrote is gone
+
+
+def test_without_directory_fields_nothing_is_guessed() -> None:
+    raw = message("Hi,\n\nAvery Quill\nHead of Mail Flow\n", None)
+    assert rewrite(raw, SIGNATURE).replaced is None
+
+
+def test_catalog_lookup_carries_the_directory_card() -> None:
+    catalog = Path(__file__).resolve().parents[2] / "examples" / "catalog"
+    found = SignatureService(embedded_store(catalog)).lookup("avery.quill@example.com")
+    assert found.signature is not None
+    card = found.signature.sender
+    assert card is not None and card.name == "Avery Quill"
+    assert "Head of Mail Flow" in card.details and "+1 555 0100" in card.details
