@@ -115,6 +115,18 @@ class MilterProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def wait_log(self, needle: str, count: int = 1, timeout: float = 30.0) -> str:
+        """The log once ``needle`` stands in it ``count`` times (or the deadline passed).
+
+        The milter writes its per-message lines from a thread of its own, after it has
+        answered Postfix: a test that reads the log right after the SMTP reply can be
+        ahead of the line on a busy machine.
+        """
+        deadline = time.monotonic() + timeout
+        while (log := self.log_text()).count(needle) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return log
+
 
 def _toml(value: str | bool) -> str:
     if isinstance(value, bool):

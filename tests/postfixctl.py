@@ -43,6 +43,7 @@ EOP_RANGES = TEMPLATES / "eop-outbound-ranges.txt"
 TEST_CONNECTOR_NETWORKS = ("127.0.0.1/32",)
 MAIL_OWNER = "postfix"
 
+RELOAD_LINE = "]: reload -- version"  # what master logs once it has re-read its config
 START_TIMEOUT = 60.0  # postfix start (its integrity check runs first) + smtpd answering
 STOP_TIMEOUT = 30.0  # postfix stop waits up to 5 s itself, then kills with force
 COMMAND_TIMEOUT = 30.0
@@ -114,6 +115,13 @@ def _role_filters() -> ModuleType:
 
 
 ROLE_FILTERS = _role_filters()
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -392,10 +400,25 @@ class PostfixInstance:
         )
 
     def reload(self) -> None:
-        """Re-render the configuration from the current attributes and reload Postfix."""
+        """Re-render the configuration, reload Postfix, and return once it serves with it.
+
+        `postfix reload` only signals the master: until the master has re-read main.cf,
+        and while an smtpd started before stays alive, a new connection can still get
+        the old settings (a test failed that way on a busy machine). So wait for the
+        master's "reload" log line and for the old smtpd processes to be gone.
+        """
+        old_smtpd = [pid for pid in self.instance_pids() if _comm(pid) == "smtpd"]
+        reloads = self.log_text().count(RELOAD_LINE)
         self.write_config()
         self._postfix("check")
         self._postfix("reload")
+        deadline = time.monotonic() + START_TIMEOUT
+        while self.log_text().count(RELOAD_LINE) <= reloads or any(map(_pid_alive, old_smtpd)):
+            if time.monotonic() > deadline:
+                raise PostfixError(
+                    f"reload not in effect after {START_TIMEOUT:g} s\n{self._log_tail()}"
+                )
+            time.sleep(0.05)
 
     def master_pid(self) -> int | None:
         try:

@@ -165,7 +165,7 @@ def test_stream_through_milter_kill_and_cold_redis_outage(stack: SecureStack) ->
     assert unsigned == []  # tempfail (the production default): nothing left unsigned
     # The faults did bite: some attempts were refused temporarily and retried.
     assert sum(i.tempfails for i, _ in items) > 0
-    log = stack.milter.log_text()
+    log = stack.milter.wait_log("reason=identity-unavailable")
     assert "reason=identity-unavailable" in log  # the cold milter refused with 451
 
 
