@@ -248,9 +248,12 @@ class SecureStack:
             client.starttls(context=client_context(self.connector_ca, cert, version))
             return client.sendmail(sender, list(rcpts), raw)
 
-    def wait_log(self, needle: str, timeout: float = 30.0) -> str:
-        """The Postfix log once it contains `needle` (postlogd writes a moment later)."""
+    def wait_log(self, needle: str, count: int = 1, timeout: float = 30.0) -> str:
+        """The Postfix log once `needle` stands in it `count` times (postlogd writes a
+        moment later)."""
         deadline = time.monotonic() + timeout
-        while needle not in (log := self.postfix.log_text()) and time.monotonic() < deadline:
+        while (log := self.postfix.log_text()).count(needle) < count:
+            if time.monotonic() > deadline:
+                break
             time.sleep(0.05)
         return log

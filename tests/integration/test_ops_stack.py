@@ -125,8 +125,10 @@ def test_one_log_line_per_message_with_its_fields(ops: Stack) -> None:
     assert early == ["-"]
     queue_ids = {line["queue_id"] for line in lines} - {"-"}
     assert len(queue_ids) == len(TRAFFIC) - 1
-    logged = ops.postfix.log_text()
-    assert all(f"{qid}: " in logged for qid in queue_ids)  # the same ids Postfix logs
+    deadline = time.monotonic() + 30  # postlogd writes a moment later
+    while not all(f"{qid}: " in (logged := ops.postfix.log_text()) for qid in queue_ids):
+        assert time.monotonic() < deadline, logged[-3000:]  # the same ids Postfix logs
+        time.sleep(0.05)
     for line, (name, sender, action, reason) in zip(lines, TRAFFIC, strict=True):
         assert line["action"] == action and line["reason"] == reason, line
         assert line["sender_domain"] == sender.rpartition("@")[2]
