@@ -33,7 +33,7 @@ class PreviewServer:
     def start(self) -> PreviewServer:
         args = [sys.executable, "-m", "sigfilter", "catalog", "preview", "--serve"]
         args += ["--listen", "127.0.0.1:0", "--catalog", str(self.catalog), *self.extra_args]
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("wb") as log:  # a fresh log: the URL line is this run's
             self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
