@@ -173,3 +173,21 @@ def test_stops_on_sigterm_with_a_stream_open(catalog: Path, tmp_path: Path) -> N
     finally:
         stream.close()
         srv.stop()
+
+
+def test_render_problem_follows_as_a_second_event(
+    server: PreviewServer, events: EventStream, catalog: Path
+) -> None:
+    """A save shows at once (loaded and checked); rendering every user follows, and what
+    only a render finds arrives as the next version with catalog check's lines."""
+    events.next_event()
+    default = catalog / "tenants" / TENANT / "templates" / "default" / "default.html"
+    data, _ = saved(events, default, default.read_text().replace("logo.png", "missing.png"))
+    assert data == {"version": 2, "problems": 0}
+    name, data = events.next_event()
+    check = CliRunner().invoke(main, ["catalog", "check", str(catalog)])
+    lines = [line.strip() for line in check.stderr.splitlines()[1:]]
+    assert (name, data) == ("catalog", {"version": 3, "problems": len(lines)})
+    summary = server.get("api/catalog")
+    assert summary["problems"] == lines
+    assert "missing.png" in summary["problems"][0]

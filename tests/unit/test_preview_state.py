@@ -174,3 +174,28 @@ def test_other_commands_do_not_import_the_page() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_reload_shows_first_then_verify_finds_render_problems(catalog: Path) -> None:
+    state = PreviewState(catalog)
+    assert state.current.verified and state.current.version == 1
+    default = catalog / "tenants" / TENANT / "templates" / "default" / "default.html"
+    default.write_text(default.read_text().replace("logo.png", "missing.png"))
+    quick = state.reload()  # loads and checks; users are rendered when asked for
+    assert (quick.version, quick.problems, quick.verified) == (2, (), False)
+    with pytest.raises(PreviewError, match=r"missing\.png"):
+        state.render(TENANT, AVERY, "new", "external", IN_BANNER)
+    failed = state.verify()  # every user, as catalog check renders them
+    assert failed is not None and failed.version == 3
+    assert list(failed.problems) == _check_problems(catalog)
+    assert state.summary()["stale"] is True and state.summary()["shown_version"] == 2
+
+
+def test_quick_reload_answers_like_the_compiled_catalog(catalog: Path) -> None:
+    state = PreviewState(catalog)
+    compiled = state.render(TENANT, AVERY, "reply", "external", IN_BANNER)
+    quick = state.reload()
+    assert not quick.verified
+    assert state.render(TENANT, AVERY, "reply", "external", IN_BANNER) == {**compiled, "version": 2}
+    assert state.verify() is None and state.current.verified  # no problem: nothing to say
+    assert state.render(TENANT, AVERY, "reply", "external", IN_BANNER)["version"] == 2

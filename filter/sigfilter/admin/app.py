@@ -69,14 +69,33 @@ class Broadcast:
 def create_app(state: PreviewState, allowed_hosts: list[str]) -> Starlette:
     broadcast = Broadcast()
 
+    async def verify_latest() -> None:
+        """Render every user of the newest snapshot, as catalog check does; problems only
+        a render finds (an image a template names for some users) come as a new version.
+        Runs beside the watcher, so the next save is shown without waiting for it."""
+        for _ in range(1000):  # bounded: a newer save restarts the work, at most so often
+            failed = await anyio.to_thread.run_sync(state.verify, abandon_on_cancel=True)
+            if failed is not None:
+                log.info("version %d: %d problem(s)", failed.version, len(failed.problems))
+                broadcast.publish(failed.version)
+            if state.current.verified:
+                return
+
     async def watch(stop: anyio.Event) -> None:
-        async for changes in awatch(
-            state.root, stop_event=stop, debounce=DEBOUNCE_MS, step=WATCH_STEP_MS
-        ):
-            snap = await anyio.to_thread.run_sync(state.reload)
-            log.info("reloaded after %d change(s): version %d, %d problem(s)",
-                     len(changes), snap.version, len(snap.problems))  # fmt: skip
-            broadcast.publish(snap.version)
+        verifying: asyncio.Task[None] | None = None
+        try:
+            async for changes in awatch(
+                state.root, stop_event=stop, debounce=DEBOUNCE_MS, step=WATCH_STEP_MS
+            ):
+                snap = await anyio.to_thread.run_sync(state.reload)
+                log.info("reloaded after %d change(s): version %d, %d problem(s)",
+                         len(changes), snap.version, len(snap.problems))  # fmt: skip
+                broadcast.publish(snap.version)
+                if verifying is None or verifying.done():
+                    verifying = asyncio.create_task(verify_latest())
+        finally:
+            if verifying is not None:
+                verifying.cancel()
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
