@@ -129,6 +129,7 @@ async function renderSignature() {
       ? `${view.user}: rule "${r.rule}"${banner} · recipient ${r.recipient}`
       : `${view.user}: no signature (${r.reason}: ${r.detail})`;
     decision.dataset.rule = r.rule;
+    decision.classList.remove("error");
     $("#html-frame").srcdoc = frameDoc(r.html);
     $("#text-sig").textContent = r.text;
   } catch (err) {
