@@ -66,41 +66,45 @@ class Broadcast:
             self._queues.discard(queue)
 
 
-def create_app(state: PreviewState, allowed_hosts: list[str]) -> Starlette:
-    broadcast = Broadcast()
+class CatalogWatcher:
+    """Reloads the catalog when a file under it changes and tells the open pages."""
 
-    async def verify_latest() -> None:
-        """Render every user of the newest snapshot, as catalog check does; problems only
-        a render finds (an image a template names for some users) come as a new version.
-        Runs beside the watcher, so the next save is shown without waiting for it."""
-        for _ in range(1000):  # bounded: a newer save restarts the work, at most so often
-            failed = await anyio.to_thread.run_sync(state.verify, abandon_on_cancel=True)
-            if failed is not None:
-                log.info("version %d: %d problem(s)", failed.version, len(failed.problems))
-                broadcast.publish(failed.version)
-            if state.current.verified:
-                return
+    def __init__(self, state: PreviewState, broadcast: Broadcast) -> None:
+        self.state = state
+        self.broadcast = broadcast
 
-    async def watch(stop: anyio.Event) -> None:
+    async def watch(self, stop: anyio.Event) -> None:
         verifying: asyncio.Task[None] | None = None
         try:
             async for changes in awatch(
-                state.root, stop_event=stop, debounce=DEBOUNCE_MS, step=WATCH_STEP_MS
+                self.state.root, stop_event=stop, debounce=DEBOUNCE_MS, step=WATCH_STEP_MS
             ):
-                snap = await anyio.to_thread.run_sync(state.reload)
+                snap = await anyio.to_thread.run_sync(self.state.reload)
                 log.info("reloaded after %d change(s): version %d, %d problem(s)",
                          len(changes), snap.version, len(snap.problems))  # fmt: skip
-                broadcast.publish(snap.version)
+                self.broadcast.publish(snap.version)
                 if verifying is None or verifying.done():
-                    verifying = asyncio.create_task(verify_latest())
+                    verifying = asyncio.create_task(self.verify_latest())
         finally:
             if verifying is not None:
                 verifying.cancel()
 
+    async def verify_latest(self) -> None:
+        """Render every user of the newest snapshot, as catalog check does; problems only
+        a render finds (an image a template names for some users) come as a new version.
+        Runs beside the watcher, so the next save is shown without waiting for it."""
+        for _ in range(1000):  # bounded: a newer save restarts the work, at most so often
+            failed = await anyio.to_thread.run_sync(self.state.verify, abandon_on_cancel=True)
+            if failed is not None:
+                log.info("version %d: %d problem(s)", failed.version, len(failed.problems))
+                self.broadcast.publish(failed.version)
+            if self.state.current.verified:
+                return
+
     @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    async def lifespan(self, _: Starlette) -> AsyncIterator[None]:
         stop = anyio.Event()
-        task = asyncio.create_task(watch(stop))
+        task = asyncio.create_task(self.watch(stop))
         try:
             yield
         finally:
@@ -109,6 +113,10 @@ def create_app(state: PreviewState, allowed_hosts: list[str]) -> Starlette:
                 await asyncio.wait_for(task, 5)
             log.info("stopped")
 
+
+def create_app(state: PreviewState, allowed_hosts: list[str]) -> Starlette:
+    broadcast = Broadcast()
+    watcher = CatalogWatcher(state, broadcast)
     routes = [
         Route("/", lambda _: FileResponse(STATIC / "index.html")),
         Route("/favicon.ico", lambda _: Response(status_code=204)),
@@ -120,7 +128,7 @@ def create_app(state: PreviewState, allowed_hosts: list[str]) -> Starlette:
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=watcher.lifespan)
     app.add_middleware(_Headers)
     return app
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 from ..catalog import (
@@ -38,8 +37,6 @@ from ..previewing import decision_fields, preview_message
 from ..service import SignatureService
 from ..store.base import MemoryStore, RecordStore
 
-Variant = Literal["new", "reply"]
-Scope = Literal["internal", "external"]
 # A recipient outside every tenant: .invalid is reserved (RFC 2606), never a real domain.
 EXTERNAL_RECIPIENT = "someone@recipient.invalid"
 USER_COLUMNS = ("email", "display_name", "job_title", "department")
@@ -345,7 +342,3 @@ def _bodies(message: bytes) -> tuple[str, str]:
         except (LookupError, ValueError) as exc:  # unknown charset, broken encoding
             out.append(f"(cannot show this part: {exc})")
     return out[0], out[1]
-
-
-def as_json(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False).encode()
