@@ -193,9 +193,8 @@ def exported() -> Iterator[tuple[set[str], set[str]]]:
         )  # fmt: skip
         postfix.start()
         stack = Stack(postfix, milter, sink)
-        raw = to_crlf((MESSAGES / "c24_generic_html-base64.eml").read_bytes())
-        stack.send(raw, "avery.quill@example.com")  # signed
-        stack.send(raw, "someone@not-in-catalog.example")  # skipped: unknown sender
+        for name in ("c24_generic_html-base64.eml", "c32_gmail_skip-loop-header.eml"):
+            stack.send(to_crlf((MESSAGES / name).read_bytes()), "avery.quill@example.com")
         url = milter.metrics_url + "/metrics"
         with urllib.request.urlopen(url, timeout=30) as response:
             text = response.read().decode()

@@ -30,9 +30,10 @@ from ..catalog import (
     load_catalog,
 )
 from ..catalog.check import catalog_warnings, check_catalog
-from ..catalog.compiled import tenant_record, user_record
+from ..catalog.compiled import identity_record, tenant_record, user_record
 from ..catalog.render import Renderer, content_id
-from ..defaults import MODES, Mode
+from ..defaults import IDENTITY_KEY, MODES, Mode
+from ..identity import IdentityTable
 from ..previewing import decision_fields, preview_message
 from ..service import SignatureService
 from ..store.base import MemoryStore, RecordStore
@@ -78,7 +79,13 @@ class LazyRecords:
     def version(self) -> int | None:
         return 1
 
+    def identity(self) -> IdentityTable:
+        """The tenants and domains, as the service holds them (built from the catalog)."""
+        return IdentityTable.from_records({IDENTITY_KEY: identity_record(self.cat)}, 1)
+
     def get(self, key: str) -> bytes | None:
+        if key == IDENTITY_KEY:
+            return identity_record(self.cat)
         kind, _, name = key.partition(":")
         if kind == "domain":
             tenant = self.cat.tenant_for_domain(name)
@@ -263,8 +270,10 @@ class PreviewState:
 
     @staticmethod
     def _service(snap: Snapshot, day: dt.date) -> SignatureService:
-        assert snap.store is not None
-        return SignatureService(snap.store, today=lambda: day)
+        store = snap.store
+        assert store is not None
+        identity = store.identity() if isinstance(store, LazyRecords) else None
+        return SignatureService(store, today=lambda: day, identity=identity)
 
 
 def _tenants(cat: Catalog) -> list[dict[str, Any]]:
