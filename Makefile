@@ -14,7 +14,9 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # its promtool checks the alert rules and the dashboard's queries (the service is not used).
 APT_PACKAGES := python3 python3-venv python3-dev gcc redis-server postfix libmilter-dev swaks altermime openssl chromium prometheus
 # Installed without their Recommends: chromium's are desktop services, prometheus's is
-# node-exporter (another daemon on every address); the tests need none of them.
+# node-exporter (another daemon on every address); the tests need none of them. The
+# prometheus service Debian starts (:9090 on every address) is stopped and disabled
+# when this installs it: the tests use only promtool.
 APT_NO_RECOMMENDS := chromium prometheus
 
 .PHONY: run stop test test-under-load lint bench fuzz deps clean
@@ -31,7 +33,9 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	    case " $(APT_NO_RECOMMENDS) " in *" $$p "*) lean="$$lean $$p";; *) full="$$full $$p";; esac; done; \
 	  $(SUDO) apt-get update -q && \
 	  { [ -z "$$full" ] || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$full; } && \
-	  { [ -z "$$lean" ] || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$lean; }; fi
+	  { [ -z "$$lean" ] || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$lean; } && \
+	  case "$$lean " in *" prometheus "*) [ ! -d /run/systemd/system ] || \
+	    $(SUDO) systemctl disable --now prometheus || true;; esac; fi
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
