@@ -10,7 +10,14 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the project needs: Python to build the venv (gcc and libmilter-dev
 # for pymilter), redis-server and postfix for the tests and the local stack (started
 # and stopped by the tests and `make run`; the system services are never used), swaks.
-APT_PACKAGES := python3 python3-venv python3-dev gcc redis-server postfix libmilter-dev swaks altermime openssl
+# chromium: the preview page's browser tests (driven by Playwright, headless); prometheus:
+# its promtool checks the alert rules and the dashboard's queries (the service is not used).
+APT_PACKAGES := python3 python3-venv python3-dev gcc redis-server postfix libmilter-dev swaks altermime openssl chromium prometheus
+# Installed without their Recommends: chromium's are desktop services, prometheus's is
+# node-exporter (another daemon on every address); the tests need none of them. The
+# prometheus service Debian starts (:9090 on every address) is stopped and disabled
+# when this installs it: the tests use only promtool.
+APT_NO_RECOMMENDS := chromium prometheus
 
 .PHONY: run stop test test-under-load lint bench fuzz deps clean
 
@@ -22,7 +29,13 @@ $(STAMP): setup.cfg pyproject.toml Makefile
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections; \
-	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; fi
+	  lean=""; full=""; for p in $$missing; do \
+	    case " $(APT_NO_RECOMMENDS) " in *" $$p "*) lean="$$lean $$p";; *) full="$$full $$p";; esac; done; \
+	  $(SUDO) apt-get update -q && \
+	  { [ -z "$$full" ] || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$full; } && \
+	  { [ -z "$$lean" ] || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$lean; } && \
+	  case "$$lean " in *" prometheus "*) [ ! -d /run/systemd/system ] || \
+	    $(SUDO) systemctl disable --now prometheus || true;; esac; fi
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
@@ -70,6 +83,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_dkim.py
 	$(BIN)/python tests/bench/bench_tnef.py
 	$(BIN)/python tests/bench/bench_sync.py
+	$(BIN)/python tests/bench/bench_preview.py
 
 # Coverage-guided fuzzing (atheris) of the scanner, HTML placement and engine: not part
 # of `make test` (which runs a short seeded run and the hypothesis fuzz tests). The

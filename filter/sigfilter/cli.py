@@ -10,8 +10,6 @@ import json
 import logging
 import os
 import sys
-from dataclasses import replace
-from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +49,11 @@ from .cli_base import (  # noqa: F401 - re-exported: tests and the command modul
 )
 from .config import ConfigError, MilterConfig, load_config
 from .defaults import LOG_FORMATS, MODES, TNEF_MODES, Mode
-from .engine import Result, rewrite, rewritten_message, tenant_options
+from .engine import Result
 from .milter import MilterSettings, block_signals, run
-from .mime.headers import parse_header_block
+from .previewing import preview_message
 from .secrets import SecretFileError, read_secret
-from .service import Lookup, SignatureService, embedded_store, redis_service
+from .service import SignatureService, embedded_store, redis_service
 from .store.redis_store import RedisPublisher, redacted
 from .supervisor import supervise
 
@@ -80,23 +78,6 @@ def main() -> None:
 
 
 # -- preview ---------------------------------------------------------------------------
-
-
-def _sender_of(raw: bytes) -> str:
-    headers = parse_header_block(raw)
-    for name in ("sender", "from"):
-        f = headers.get(name)
-        if f:
-            addrs = getaddresses([f.value])
-            if addrs and addrs[0][1]:
-                return addrs[0][1]
-    return ""
-
-
-def _recipients_of(raw: bytes) -> list[str]:
-    headers = parse_header_block(raw)
-    values = [f.value for name in ("to", "cc") for f in headers.get_all(name)]
-    return [addr for _, addr in getaddresses(values) if addr]
 
 
 def _decision(
@@ -184,13 +165,9 @@ def preview(
           --json examples/messages/iphone-reply.eml -o /tmp/out.eml
     """
     raw = _read(message)
-    service = _service(catalog_dir)
-    sender = sender or _sender_of(raw)
-    found = service.lookup(sender, list(recipients) or _recipients_of(raw))
-    result = _preview_result(found, raw, mode, tnef)
-    out = rewritten_message(raw, result)
-    _write(output, out)
-    d = _decision(result, sender, found.rule, len(raw), len(out))
+    done = preview_message(_service(catalog_dir), raw, sender, recipients, mode, tnef)
+    _write(output, done.message)
+    d = _decision(done.result, done.sender, done.found.rule, len(raw), len(done.message))
     click.echo(json.dumps(d) if as_json else _decision_line(d), err=True)
 
 
@@ -203,13 +180,6 @@ def _write(output: Path | None, data: bytes) -> None:
         output.write_bytes(data)
     except OSError as exc:
         raise CannotWrite(f"cannot write {output}: {exc.strerror}") from exc
-
-
-def _preview_result(found: Lookup, raw: bytes, mode: Mode | None, tnef: str | None) -> Result:
-    if found.signature is None or found.tenant is None:
-        return Result("skipped", found.reason, found.detail)
-    opts = tenant_options(found.tenant, mode=mode)
-    return rewrite(raw, found.signature, replace(opts, tnef=tnef) if tnef else opts)
 
 
 # -- catalog ---------------------------------------------------------------------------
@@ -240,6 +210,58 @@ def catalog_check(directory: Path | None) -> None:
     for warning in catalog_warnings(cat):
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"OK: {summary}")
+
+
+@catalog.command("preview")
+@click.option("--serve", is_flag=True, help="Serve the live preview page (required).")
+@click.option(
+    "--listen",
+    default="127.0.0.1:8025",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where the page listens (port 0: any free port).",
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --listen address other machines can reach (the page has no login).",
+)
+@catalog_option
+def catalog_preview(serve: bool, listen: str, allow_remote: bool, catalog_dir: Path | None) -> None:
+    """Serve a live page that shows every user's signatures as the milter renders them.
+
+    Per tenant: every user (searchable), new and reply, internal and external
+    recipients, on a chosen date (banners), at Outlook reading-pane and phone width,
+    HTML beside text. Saving a template, users.csv or rules.toml updates the page at
+    once; a problem shows as the FILE:LINE lines `catalog check` prints. Drop an .eml
+    on the page to see it signed as `sigfilter preview` would sign it.
+
+    The page shows directory data and has no login: it listens on loopback only
+    unless --allow-remote. On a server, forward the port over SSH.
+
+    \b
+    Example:
+      sigfilter catalog preview --serve --catalog /etc/sigfilter/catalog
+      # from your desktop: ssh -L 8025:127.0.0.1:8025 relay1, then open
+      # http://127.0.0.1:8025/
+    """
+    if not serve:
+        raise click.UsageError(
+            "catalog preview needs --serve (a live page); one signature as a file: "
+            "sigfilter signature show --sender ADDR"
+        )
+    # Imported here: the other commands do not pay for Starlette and uvicorn.
+    from .admin.server import NotLoopback, serve_preview  # noqa: PLC0415
+
+    root = catalog_dir or _default_catalog()
+    try:
+        serve_preview(root, listen, allow_remote, lambda line: click.echo(line, err=True))
+    except NotLoopback as exc:
+        raise InsecureConfig(str(exc)) from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from exc
+    except OSError as exc:
+        raise ServiceUnavailable(f"cannot listen on {listen}: {exc.strerror}") from exc
 
 
 # -- publish ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from fakegraph import CLIENT_ID, TENANT_ID, FakeMicrosoft, _b64url, sample_user
+from promql import exported_names, metric_names, rule_exprs
 from sigfilter import cli_sync_job
 from sigfilter.catalog import load_catalog
 from sigfilter.catalog.render import Renderer, content_id
@@ -685,3 +686,19 @@ def test_401_from_graph_says_to_check_the_cloud_settings(world: World) -> None:
     assert "401 InvalidAuthenticationToken" in result.output
     assert "check that tenant_id, authority and graph_url name the same cloud" in result.output
     assert world.fake.calls("/v1.0/users/delta") == 1  # not retried
+
+
+def test_sync_alert_rules_name_metrics_the_sync_writes(world: World) -> None:
+    """The alert rules' sigfilter_sync_* names (issue 17) against the .prom a real run
+    writes for node_exporter's textfile collector."""
+    populate(world.fake, 3)
+    assert world.sync().exit_code == 0
+    written, _ = exported_names((world.state / f"{KEY}.prom").read_text())
+    wanted = {
+        name
+        for expr in rule_exprs().values()
+        for name in metric_names(expr)
+        if name.startswith("sigfilter_sync_")
+    }
+    assert wanted >= {"sigfilter_sync_last_success_timestamp_seconds"}
+    assert wanted <= written, sorted(wanted - written)
