@@ -40,6 +40,7 @@ from .identity import connector_verdict, sender_verdict, stamp_verdict
 from .logline import format_line
 from .metrics import start_server
 from .mime.headers import HeaderBlock, parse_content_type, parse_header_block
+from .reasons import PassReason
 from .runtime import LineWriter, MilterSettings, Runtime, RuntimeHolder
 from .service import SignatureService
 from .skips import Skip, check_headers, type_reason
@@ -317,7 +318,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
 
     # -- decisions and logging ----------------------------------------------------------
 
-    def _pass(self, reason: str, detail: str = "") -> int:
+    def _pass(self, reason: PassReason, detail: str = "") -> int:
         self._log("skipped", reason, detail=detail)
         return ACCEPT
 

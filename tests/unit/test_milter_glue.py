@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from sigfilter.logline import parse_kv
 from sigfilter.milter import (
@@ -22,6 +24,7 @@ from sigfilter.milter import (
     negotiated_callbacks,
     reload_once,
 )
+from sigfilter.mime import codec
 from sigfilter.runtime import Runtime, RuntimeHolder
 from sigfilter.service import SignatureService, embedded_store
 from sigfilter.store.base import StoreUnavailable
@@ -324,3 +327,58 @@ def test_reload_swaps_whole_or_keeps_what_runs(
     same = ("pool", "metrics", "keys", "dns", "lines")
     assert all(getattr(new, name) is getattr(runtime, name) for name in same)
     assert runtime.service is not service_b  # the old runtime is untouched (frozen)
+
+
+# -- honest errors: a bug in the engine is an error, never "malformed" ---------------------
+
+
+def _samples(runtime: Runtime, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    text = generate_latest(runtime.metrics.registry).decode()
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    }
+
+
+# ValueError and LookupError were read as bad mail before (issue 14): a bug of either
+# kind was counted as reason=malformed and never reached sigfilter_errors_total.
+@pytest.mark.parametrize(
+    "bug",
+    [IndexError("list index out of range"), KeyError("part"), ValueError("x"), LookupError("y")],
+)
+def test_an_unexpected_exception_in_the_engine_is_an_error_not_malformed(
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    bug: Exception,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    def broken(body: bytes, cte: str) -> bytes:  # deep inside the engine, on the pool
+        raise bug
+
+    monkeypatch.setattr(codec, "transfer_decode", broken)
+    m = Recorder(runtime)
+    assert feed(m, "avery.quill@example.com", PLAIN, BODY)[-1] == ACCEPT
+    assert m.actions == []  # passed unchanged: no body, no header edit, no processed mark
+    kind = type(bug).__name__
+    assert _samples(runtime, "sigfilter_errors_total") == {(("kind", kind),): 1}
+    decided = _samples(runtime, "sigfilter_messages_total")
+    assert decided == {(("action", "error"), ("reason", kind), ("tenant", "example.com")): 1}
+    (line,) = [parse_kv(r.getMessage()) for r in caplog.records if r.name == "sigfilter.message"]
+    assert (line["action"], line["reason"]) == ("error", kind)
+    traced = [r for r in caplog.records if r.name == "sigfilter.milter" and r.exc_info]
+    assert traced and traced[0].exc_info[0] is type(bug)  # type: ignore[index]
+    assert "in broken" in caplog.text  # the traceback reaches the frame that raised
+
+
+def test_bad_mail_is_still_a_skip_and_not_an_error(runtime: Runtime) -> None:
+    m = Recorder(runtime)
+    head = [*PLAIN[:3], ("Content-Type", "text/plain; charset=idna")]  # a codec, no charset
+    assert feed(m, "avery.quill@example.com", head, BODY)[-1] == ACCEPT
+    assert m.actions == []
+    assert _samples(runtime, "sigfilter_errors_total") == {}
+    decided = _samples(runtime, "sigfilter_messages_total")
+    assert decided == {(("action", "skipped"), ("reason", "charset"), ("tenant", "example.com")): 1}
