@@ -1,10 +1,13 @@
 """The pymilter glue: collect what the engine needs, decide as early as possible.
 
 Only envfrom, envrcpt, header, eoh, body and eom are negotiated (connect, helo, data
-and unknown are switched off at negotiation). Any error passes the message on
-unchanged. Every message gets exactly one log line (logline.format_line: queue id,
-tenant, sender domain, action, reason, placement, sizes, time) and is counted in
-metrics.Metrics.
+and unknown are switched off at negotiation). Callbacks only collect; the pure modules
+decide (identity.py: connector, sender, tenant stamp; skips.py; the engine). What the
+milter works with is one runtime (runtime.py), snapshotted per message at MAIL FROM.
+Any error (a bug in the engine included: it raises, eom catches) is logged with its
+traceback, counted in sigfilter_errors_total{kind} and passes the message unchanged.
+Every message gets exactly one log line (logline.format_line: queue id, tenant, sender
+domain, action, reason, placement, sizes, time) and is counted in metrics.Metrics.
 """
 
 from __future__ import annotations
