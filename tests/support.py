@@ -5,17 +5,26 @@ from __future__ import annotations
 import csv
 import email
 import email.policy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any, get_args
 
 from sigfilter.engine import Result, body_leaves, rewritten_message
 from sigfilter.mime.headers import parse_header_block
 from sigfilter.mime.leaf import open_leaf
 from sigfilter.mime.scan import Part, scan
+from sigfilter.reasons import SkipReason
+from sigfilter.runtime import MilterSettings, Runtime
+from sigfilter.service import SignatureService
 from sigfilter.signature import Signature
 
 TESTS = Path(__file__).resolve().parent
+
+# Every word the engine may give for passing a message unchanged (a bug raises instead).
+SKIP_REASONS = frozenset(get_args(SkipReason))
 CORPUS = TESTS / "corpus"
 MESSAGES = TESTS / "messages"
 
@@ -141,3 +150,20 @@ def attachments(msg: EmailMessage) -> list[tuple[str, bytes]]:
         payload = part.get_payload(decode=True)
         out.append((ctype, payload if isinstance(payload, bytes) else b""))
     return out
+
+
+# The test profile of the milter: no TLS client certificate, no Exchange tenant stamp.
+TEST_SETTINGS = MilterSettings(max_size=10_000, connector_cert_name="", tenant_id_missing="accept")
+
+
+@contextmanager
+def milter_runtime(
+    service: SignatureService, settings: MilterSettings = TEST_SETTINGS, **parts: Any
+) -> Iterator[Runtime]:
+    """A runtime of the test's own (fresh metrics, keys, DNS cache, pool unless given in
+    ``parts``); its pool is shut down after the test, and no global is changed."""
+    runtime = Runtime(service, settings, **parts)
+    try:
+        yield runtime
+    finally:
+        runtime.executor.shutdown(wait=True)

@@ -36,6 +36,7 @@ from dkim.util import InvalidTagValueList, parse_tag_value  # type: ignore[impor
 from .defaults import DKIM_MAX_VERIFY, PROCESSED_HEADER
 from .mime.edits import HeaderEdit, apply_header_edits
 from .mime.headers import parse_header_block
+from .reasons import SignReason
 
 DkimPolicy = Literal["keep", "strip", "resign"]
 DKIM_POLICIES: tuple[DkimPolicy, ...] = ("keep", "strip", "resign")
@@ -95,7 +96,7 @@ class AuthChanges:
 class SigningError(Exception):
     """The message cannot be signed as the policy asks (it then passes unchanged)."""
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: SignReason, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail

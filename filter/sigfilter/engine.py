@@ -1,8 +1,13 @@
 """The rewrite engine: raw message + signature → new body and header edits, or a skip.
 
 Pure: bytes and strings in, bytes and decisions out. It never raises for bad input: a
-message it cannot handle with certainty is skipped with a machine-readable reason, and
-the caller passes it on byte-identical.
+message it cannot handle with certainty is skipped with a machine-readable reason
+(reasons.py), and the caller passes it on byte-identical. Only the errors the engine
+raises on purpose mean bad input (Skip, LeafError, MimeStructureError, TnefRefused, and
+RecursionError for nesting deeper than Python goes); bad input the standard library
+rejects is turned into one of those where it is read (codec.py, leaf.py). Anything
+else is a bug and is raised: the milter counts it in sigfilter_errors_total{kind},
+logs its traceback and passes the message unchanged.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from .placement.clientsig import ClientSig
 from .placement.footers import is_mobile_mailer
 from .placement.spot import Kind, Spot, Spots
 from .placement.textsig import find_counterpart
+from .reasons import Reason
 from .signature import InlineImage, Signature, wrap_html
 from .skips import Skip, check_headers, check_inline_pgp, check_structure
 from .tnefconv import convert, find_tnef, passed, tnef_bytes
@@ -85,7 +91,7 @@ class Options:
 @dataclass(frozen=True, slots=True)
 class Result:
     action: Literal["signed", "skipped"]
-    reason: str
+    reason: Reason
     detail: str = ""
     placement: str | None = None
     variant: str | None = None
@@ -149,11 +155,10 @@ def rewrite(
         return Result("skipped", exc.reason, exc.detail, tnef_class=exc.message_class)
     except Skip as skip:
         return Result("skipped", skip.reason, skip.detail)
-    except (MimeStructureError, LeafError, ValueError, LookupError, RecursionError) as exc:
-        reason = exc.reason if isinstance(exc, LeafError) else "malformed"
-        return Result("skipped", reason, f"{type(exc).__name__}: {exc}")
-    except Exception as exc:  # noqa: BLE001 - a bug here must still pass the mail on untouched
-        return Result("skipped", "error", f"{type(exc).__name__}: {exc}")
+    except LeafError as exc:
+        return Result("skipped", exc.reason, exc.detail)
+    except (MimeStructureError, RecursionError) as exc:
+        return Result("skipped", "malformed", f"{type(exc).__name__}: {exc}")
 
 
 # -- the rewrite ---------------------------------------------------------------------

@@ -77,6 +77,20 @@ class IdentityTable:
         return cls(version, {d: tenants[k] for d, k in raw["domains"].items() if k in tenants})
 
 
+def connector_verdict(subject: str, wanted: str) -> Verdict:
+    """At MAIL FROM: did the client present the connector's certificate?
+
+    ``subject`` is Postfix's {cert_subject} macro ("" without a certificate), ``wanted``
+    the configured name ("" = no check). Postfix has verified the certificate already;
+    any certificate from a public CA would verify, so the name is what tells.
+    """
+    if not wanted or subject.lower() == wanted.lower():
+        return CONTINUE
+    reason = "no-client-cert" if not subject else "wrong-client-cert"
+    text = "client certificate is not the connector's"
+    return Verdict("reject", reason, text, {"cert_subject": subject})
+
+
 def sender_verdict(
     mailfrom: str, table: IdentityTable | None
 ) -> tuple[Verdict, Address | None, TenantRecord | None]:

@@ -1,26 +1,28 @@
 """The pymilter glue: collect what the engine needs, decide as early as possible.
 
 Only envfrom, envrcpt, header, eoh, body and eom are negotiated (connect, helo, data
-and unknown are switched off at negotiation). Any error passes the message on
-unchanged. Every message gets exactly one log line (logline.format_line: queue id,
-tenant, sender domain, action, reason, placement, sizes, time) and is counted in
-metrics.Metrics.
+and unknown are switched off at negotiation). Callbacks only collect; the pure modules
+decide (identity.py: connector, sender, tenant stamp; skips.py; the engine). What the
+milter works with is one runtime (runtime.py), snapshotted per message at MAIL FROM.
+Any error (a bug in the engine included: it raises, eom catches) is logged with its
+traceback, counted in sigfilter_errors_total{kind} and passes the message unchanged.
+Every message gets exactly one log line (logline.format_line: queue id, tenant, sender
+domain, action, reason, placement, sizes, time) and is counted in metrics.Metrics.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-import queue
 import signal
 import socket as sock
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import Milter  # type: ignore[import-untyped]
 import milter as milter_module  # type: ignore[import-not-found]
@@ -28,23 +30,21 @@ import milter as milter_module  # type: ignore[import-not-found]
 from .address import Address
 from .catalog import TenantRecord
 from .defaults import (
-    CONNECTOR_CERT_NAME,
-    DEFAULT_MAX_SIZE,
     DKIM_SIGN_TIME_LIMIT,
-    MESSAGE_TIME_LIMIT,
     METRICS_LISTEN,
     MILTER_BACKLOG,
     PROCESSED_HEADER,
-    REWRITE_WORKERS,
     TENANT_ID_HEADER,
 )
-from .dkimkeys import KeyCache, KeyFileError, cached_dns, policy_for
+from .dkimkeys import KeyFileError, policy_for
 from .dkimsign import AuthChanges, SigningError, auth_changes
 from .engine import Result, rewrite, tenant_options
-from .identity import sender_verdict, stamp_verdict
+from .identity import connector_verdict, sender_verdict, stamp_verdict
 from .logline import format_line
-from .metrics import Metrics, start_server
+from .metrics import start_server
 from .mime.headers import HeaderBlock, parse_content_type, parse_header_block
+from .reasons import PassReason
+from .runtime import LineWriter, MilterSettings, Runtime, RuntimeHolder
 from .service import SignatureService
 from .skips import Skip, check_headers, type_reason
 
@@ -58,43 +58,19 @@ REJECT: int = Milter.REJECT
 TEMPFAIL: int = Milter.TEMPFAIL
 
 
-@dataclass
-class MilterSettings:
-    max_size: int = DEFAULT_MAX_SIZE
-    time_limit: float = MESSAGE_TIME_LIMIT  # seconds for one message's rewrite
-    workers: int = REWRITE_WORKERS
-    log_format: str = "kv"  # kv | json
-    log_sender: str = "domain"  # domain | address (the full sender in each line)
-    # Security policy (SECURITY.md; config.py documents the values).
-    connector_cert_name: str = CONNECTOR_CERT_NAME  # "" = no client certificate check
-    tenant_id_mismatch: str = "reject"
-    tenant_id_missing: str = "reject"
-
-
-# The rewrite runs on threads Python created: libmilter's own threads crashed lxml
-# under load (segfaults at 20 concurrent sessions), and a future gives the time limit.
-_POOL: ThreadPoolExecutor | None = None
-
-
-def _pool(workers: int) -> ThreadPoolExecutor:
-    global _POOL  # noqa: PLW0603 - one pool per process, made on first use
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sigfilter-rewrite")
-    return _POOL
-
-
-KEYS = KeyCache()  # DKIM/ARC keys, re-read when their file changes
-DNS = cached_dns()  # TXT lookups for the original signatures our ARC results report
+__all__ = ["LineWriter", "MilterSettings", "Runtime", "RuntimeHolder", "SigfilterMilter", "run"]
 
 
 class SigfilterMilter(Milter.Base):  # type: ignore[misc]
-    """One SMTP connection; several messages may pass through it."""
+    """One SMTP connection; several messages may pass through it.
 
-    service: SignatureService
-    settings = MilterSettings()
-    metrics: ClassVar[Metrics] = Metrics()
+    ``holder`` holds the current runtime; each message takes one snapshot of it at
+    MAIL FROM (``self.rt``) and uses it to its end, whatever a reload swaps in meanwhile.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, holder: RuntimeHolder) -> None:
+        self.holder = holder
+        self.rt: Runtime = holder.current
         self.open = False  # a message between MAIL FROM and its decision (in flight)
         self._reset()
 
@@ -117,6 +93,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
 
     def envfrom(self, mailfrom: str, *params: str) -> int:
         self._reset()
+        self.rt = self.holder.current  # the message's one snapshot (see the class)
         self._begin()
         self.sender = mailfrom.strip().strip("<>")
         refused = self._connector_check()
@@ -124,7 +101,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             return refused
         # Identity fails closed (identity.py): an address without a canonical form, a
         # domain no tenant has, or no tenant records held yet is refused here.
-        verdict, address, tenant = sender_verdict(mailfrom, self.service.held_identity())
+        verdict, address, tenant = sender_verdict(mailfrom, self.rt.service.held_identity())
         self.address = address
         if address is not None:
             self.sender = address.text  # the address Postfix routes, for every decision
@@ -169,7 +146,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
     @Milter.noreply  # type: ignore[untyped-decorator]
     def body(self, chunk: bytes) -> int:
         self.size += len(chunk)
-        if self.size <= self.settings.max_size:
+        if self.size <= self.rt.settings.max_size:
             self.chunks.append(chunk)
         return CONTINUE
 
@@ -200,25 +177,25 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         return b"".join(line + b"\r\n" for line in lines) + b"\r\n"
 
     def _sign(self) -> int:
-        if self.size > self.settings.max_size:
+        if self.size > self.rt.settings.max_size:
             return self._pass("too-large", f"{self.size} bytes")
-        found = self.service.lookup(self.address or self.sender, self.recipients)
+        found = self.rt.service.lookup(self.address or self.sender, self.recipients)
         self.tenant = found.tenant.key if found.tenant else self.tenant
         if found.signature is None or found.tenant is None:
             # The lookup's other details name the sender: only the outage's is logged.
             detail = found.detail if found.reason == "store-unavailable" else ""
             return self._pass(found.reason, detail)
         raw = self.head + b"".join(self.chunks)
-        opts = tenant_options(found.tenant, self.settings.max_size)
+        opts = tenant_options(found.tenant, self.rt.settings.max_size)
         submitted = time.perf_counter()
-        job = _pool(self.settings.workers).submit(rewrite, raw, found.signature, opts, self.block)
+        job = self.rt.executor.submit(rewrite, raw, found.signature, opts, self.block)
         try:
-            result = job.result(timeout=self.settings.time_limit)
+            result = job.result(timeout=self.rt.settings.time_limit)
         except FutureTimeout:
             job.cancel()
-            return self._pass("time-limit", f"rewrite took over {self.settings.time_limit} s")
+            return self._pass("time-limit", f"rewrite took over {self.rt.settings.time_limit} s")
         finally:
-            self.metrics.rewrite_seconds.observe(time.perf_counter() - submitted)
+            self.rt.metrics.rewrite_seconds.observe(time.perf_counter() - submitted)
         self.tnef_class = result.tnef_class
         if not result.signed or result.body is None:
             return self._pass(result.reason, result.detail)
@@ -227,7 +204,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             return ACCEPT  # passed unchanged; _auth logged why
         self._apply(result, auth)
         if result.replaced:
-            self.metrics.replaced(result.replaced, found.tenant.key)
+            self.rt.metrics.replaced(result.replaced, found.tenant.key)
         self._log("signed", result.reason, placement=result.placement,
                   replaced=result.replaced, rule=found.rule,
                   bytes_in=len(raw), bytes_out=len(self.head) + len(result.body),
@@ -241,15 +218,15 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         on the rewrite pool with its own time limit.
         """
         try:
-            policy = policy_for(tenant, KEYS)
+            policy = policy_for(tenant, self.rt.keys)
         except KeyFileError as exc:
             self._pass("dkim-key", str(exc))
             return None
         if not policy.active:
             return AuthChanges()
         now = int(time.time())
-        args = (raw, result.body or b"", result.header_edits, policy, DNS, now)
-        job = _pool(self.settings.workers).submit(auth_changes, *args)
+        args = (raw, result.body or b"", result.header_edits, policy, self.rt.dns, now)
+        job = self.rt.executor.submit(auth_changes, *args)
         try:
             changes = job.result(timeout=DKIM_SIGN_TIME_LIMIT)
         except FutureTimeout:
@@ -260,7 +237,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             self._pass(exc.reason, exc.detail)
             return None
         if "arc=empty" in changes.notes:  # dkimpy sealed nothing: signed, but without ARC
-            self.metrics.error("arc-empty")
+            self.rt.metrics.error("arc-empty")
             log.warning("queue_id=%s action=arc reason=empty", self._queue_id())
         return changes
 
@@ -295,17 +272,16 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
 
         Postfix (smtpd_tls_req_ccert) already demands a certificate that verifies; the
         {cert_subject} macro (asked for in milter_mail_macros) names whose it is, and
-        any certificate from a public CA would verify.
+        identity.connector_verdict decides.
         """
-        wanted = self.settings.connector_cert_name
+        wanted = self.rt.settings.connector_cert_name
         if not wanted:
+            return None  # no macro round trip when the check is off
+        verdict = connector_verdict(self._macro("{cert_subject}"), wanted)
+        if not verdict.refused:
             return None
-        subject = self._macro("{cert_subject}")
-        if subject.lower() == wanted.lower():
-            return None
-        reason = "no-client-cert" if not subject else "wrong-client-cert"
-        return self._refuse("reject", reason, "client certificate is not the connector's",
-                            cert_subject=_printable(subject))  # fmt: skip
+        fields = {k: _printable(v) for k, v in verdict.fields.items()}
+        return self._refuse(verdict.action, verdict.reason, verdict.text, **fields)
 
     def _tenant_check(self) -> int | None:
         """Refuse a message whose Exchange tenant stamp is not its sender domain's tenant.
@@ -318,7 +294,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             return self._refuse("tempfail", "identity-unavailable", "tenant not decided")
         name = TENANT_ID_HEADER.lower().encode()
         stamps = [v for n, v in self.headers if n.lower() == name]
-        settings = self.settings
+        settings = self.rt.settings
         verdict = stamp_verdict(
             tenant, stamps, settings.tenant_id_mismatch, settings.tenant_id_missing
         )
@@ -345,7 +321,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
 
     # -- decisions and logging ----------------------------------------------------------
 
-    def _pass(self, reason: str, detail: str = "") -> int:
+    def _pass(self, reason: PassReason, detail: str = "") -> int:
         self._log("skipped", reason, detail=detail)
         return ACCEPT
 
@@ -358,21 +334,21 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
     def _begin(self) -> None:
         if not self.open:
             self.open = True
-            self.metrics.in_flight.inc()
-        self.metrics.seen.inc()
+            self.rt.metrics.in_flight.inc()
+        self.rt.metrics.seen.inc()
 
     def _end(self) -> None:
         if self.open:
             self.open = False
-            self.metrics.in_flight.dec()
+            self.rt.metrics.in_flight.dec()
 
     def _log(self, action: str, reason: str, **fields: Any) -> None:
         """The message's decision: counted, and its one log line."""
         self._end()
-        self.metrics.message(action, reason, self.tenant, self.tnef_class)
+        self.rt.metrics.message(action, reason, self.tenant, self.tnef_class)
         if not message_log.isEnabledFor(logging.INFO):
             return
-        settings = self.settings
+        settings = self.rt.settings
         who = "sender" if settings.log_sender == "address" else "sender_domain"
         line = {
             "queue_id": self._queue_id(),
@@ -388,7 +364,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             line["unverified"] = self.unverified
         if self.tnef_class is not None:
             line["tnef_class"] = _printable(self.tnef_class or "unreadable", 60)
-        LINES.write(message_log, "%s", _Line(line, settings.log_format))
+        self.rt.lines.write(message_log, "%s", _Line(line, settings.log_format))
 
 
 def _printable(value: str, limit: int = 100) -> str:
@@ -433,60 +409,29 @@ class _Line:
         return format_line(self.fields, self.style)
 
 
-class LineWriter:
-    """Writes the per-message log lines from a thread of its own.
-
-    Making the log record, formatting it and writing it cost ~0.1 ms per message on
-    the milter's critical path (measured with per-callback timers); queueing the
-    fields costs ~1 µs. Until start() (unit tests drive callbacks directly) lines are
-    logged at once.
-    """
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[logging.Logger, str, tuple[Any, ...]] | None] = (
-            queue.SimpleQueue()
-        )
-        self._thread: threading.Thread | None = None
-
-    def write(self, logger: logging.Logger, fmt: str, *args: Any) -> None:
-        if self._thread is None:
-            logger.info(fmt, *args)
-        else:
-            self._queue.put((logger, fmt, args))
-
-    def start(self) -> None:
-        """Call after block_signals(), like every thread of ours."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._drain, name="sigfilter-log", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Write what is queued, then stop."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(5)
-            self._thread = None
-
-    def _drain(self) -> None:
-        while (item := self._queue.get()) is not None:
-            logger, fmt, args = item
-            logger.info(fmt, *args)
+Reload = Callable[[], tuple[SignatureService, MilterSettings]]
 
 
-LINES = LineWriter()
+def reload_once(holder: RuntimeHolder, reload: Reload) -> bool:
+    """Build the next runtime from ``reload`` and swap it in; keep the current one if
+    building fails (a bad catalog or config must not stop signing)."""
+    try:
+        service, settings = reload()
+    except Exception:
+        log.exception("action=reload reason=failed")
+        return False
+    holder.swap(holder.current.reloaded(service, settings))
+    holder.current.metrics.watch_store(lambda: holder.current.service.store)
+    log.info("action=reload reason=ok")
+    return True
 
 
-def _reloader(reload: Callable[[], tuple[SignatureService, MilterSettings]]) -> None:
-    """Swap in a freshly loaded service on every SIGUSR1 (the parent process turns
+def _reloader(holder: RuntimeHolder, reload: Reload) -> None:
+    """Swap in a freshly loaded runtime on every SIGUSR1 (the parent process turns
     SIGHUP into SIGUSR1: libmilter owns SIGHUP here; see supervisor.py)."""
     while True:
         signal.sigwait({signal.SIGUSR1})
-        try:
-            SigfilterMilter.service, SigfilterMilter.settings = reload()
-            SigfilterMilter.metrics.watch_store(lambda: SigfilterMilter.service.store)
-            log.info("action=reload reason=ok")
-        except Exception:  # a bad reload keeps what runs now
-            log.exception("action=reload reason=failed")
+        reload_once(holder, reload)
 
 
 def run(
@@ -494,25 +439,25 @@ def run(
     socket: str,
     settings: MilterSettings,
     timeout: int = 600,
-    reload: Callable[[], tuple[SignatureService, MilterSettings]] | None = None,
+    reload: Reload | None = None,
     metrics_listen: str = METRICS_LISTEN,
 ) -> None:
     """Serve until SIGTERM/SIGINT (libmilter finishes the messages in flight).
 
-    SIGUSR1 reloads (``reload`` builds the new service). libmilter's own signal thread
-    takes SIGHUP, SIGTERM and SIGINT and stops the milter on each. Metrics are served on
-    ``metrics_listen`` (HOST:PORT; "" or "off": none). Once the socket listens, systemd
-    is told READY=1 when it started us with Type=notify.
+    SIGUSR1 reloads (``reload`` builds the new service and settings). libmilter's own
+    signal thread takes SIGHUP, SIGTERM and SIGINT and stops the milter on each. Metrics
+    are served on ``metrics_listen`` (HOST:PORT; "" or "off": none). Once the socket
+    listens, systemd is told READY=1 when it started us with Type=notify.
     """
-    SigfilterMilter.service = service
-    SigfilterMilter.settings = settings
-    SigfilterMilter.metrics.watch_store(lambda: SigfilterMilter.service.store)
     block_signals()  # every thread below inherits the blocked mask
+    holder = RuntimeHolder(Runtime(service, settings))
+    runtime = holder.current
+    runtime.metrics.watch_store(lambda: holder.current.service.store)
     if reload is not None:
         name = "sigfilter-reload"
-        threading.Thread(target=_reloader, args=(reload,), name=name, daemon=True).start()
-    start_server(SigfilterMilter.metrics, metrics_listen)
-    Milter.factory = SigfilterMilter
+        threading.Thread(target=_reloader, args=(holder, reload), name=name, daemon=True).start()
+    start_server(runtime.metrics, metrics_listen)
+    Milter.factory = functools.partial(SigfilterMilter, holder)
     Milter.set_flags(Milter.CHGBODY | Milter.CHGHDRS | Milter.ADDHDRS)
     # The socket file is world-writable: the directory that holds it (e.g. /run/sigfilter,
     # group postfix, mode 0750) is what keeps other users out.
@@ -525,12 +470,12 @@ def run(
     milter_module.setconn(milter_socket(socket))
     milter_module.register("sigfilter")
     milter_module.opensocket(True)
-    LINES.start()
+    runtime.lines.start()
     sd_notify("READY=1\nSTATUS=listening on " + socket)
     try:
         Milter.runmilter("sigfilter", milter_socket(socket), timeout)
     finally:
-        LINES.stop()
+        runtime.lines.stop()
 
 
 def sd_notify(state: str) -> bool:

@@ -22,6 +22,7 @@ from .address import Address, AddressError, canonical_address
 from .catalog import TenantRecord, UserRecord, compile_catalog, load_catalog, resolve
 from .defaults import CACHE_RETRY_AFTER, CACHE_TTL, HOLD_USERS, REDIS_TIMEOUT
 from .identity import IdentityTable
+from .reasons import LookupReason
 from .signature import Signature
 from .store.base import MemoryStore, RecordStore, StoreUnavailable
 from .store.cache import CachedStore
@@ -32,7 +33,7 @@ log = logging.getLogger("sigfilter.service")
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    reason: str  # ok | unknown-sender | no-signature | rule-skip | store-unavailable
+    reason: LookupReason
     tenant: TenantRecord | None = None
     signature: Signature | None = None
     rule: str = ""

@@ -13,10 +13,11 @@ from .defaults import PROCESSED_HEADER
 from .mime.headers import ContentType, HeaderBlock
 from .mime.leaf import TextLeaf
 from .mime.scan import Part
+from .reasons import SkipReason
 
 
 class Skip(Exception):
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: SkipReason, detail: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
@@ -92,7 +93,7 @@ def _subject_text(value: str) -> str:
     return text.translate(_SPACES)
 
 
-_SKIP_TYPES = {
+_SKIP_TYPES: dict[str, SkipReason] = {
     "multipart/encrypted": "encrypted",
     "application/pgp-encrypted": "encrypted",
     "multipart/report": "dsn",
@@ -105,7 +106,7 @@ _SKIP_TYPES = {
 }
 
 
-def type_reason(ctype: ContentType, child_types: Iterable[str] = ()) -> str | None:
+def type_reason(ctype: ContentType, child_types: Iterable[str] = ()) -> SkipReason | None:
     """Why a part of this type makes the message pass unchanged, or None."""
     kind = ctype.type
     if kind == "multipart/signed":

@@ -29,6 +29,9 @@ from collections.abc import Callable
 from sigfilter.logline import format_line
 from sigfilter.metrics import Metrics
 from sigfilter.milter import MilterSettings, SigfilterMilter
+from sigfilter.runtime import Runtime, RuntimeHolder
+from sigfilter.service import SignatureService
+from sigfilter.store.base import MemoryStore
 
 BUDGET_NS = 2_500_000  # the milter's whole added p50 latency today
 
@@ -87,9 +90,8 @@ def main() -> None:
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
     logger.setLevel(logging.INFO)
-    SigfilterMilter.metrics = metrics
-    SigfilterMilter.settings = MilterSettings()
-    m = SigfilterMilter()
+    runtime = Runtime(SignatureService(MemoryStore()), MilterSettings(), metrics=metrics)
+    m = SigfilterMilter(RuntimeHolder(runtime))
     m.getsymval = lambda sym: "4XyZ1B2C3D"  # no MTA here
     m.sender, m.tenant, m.size = "avery.quill@example.com", "example.com", 21000
 

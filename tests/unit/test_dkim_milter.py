@@ -7,18 +7,19 @@ tests/integration/test_dkim_stack.py.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import dkim
 import pytest
 
 from dkimtest import ARC_SELECTOR, RELAY, FakeDns, make_key, presign
-from sigfilter import milter as milter_mod
-from sigfilter.dkimkeys import KeyCache
 from sigfilter.milter import ACCEPT, MilterSettings, SigfilterMilter
 from sigfilter.mime.headers import parse_header_block
+from sigfilter.runtime import Runtime, RuntimeHolder
 from sigfilter.service import SignatureService, embedded_store
+from support import milter_runtime
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 HEAD = (b"From: Avery Quill <avery.quill@example.com>\r\nTo: jane@customer.example\r\n"
@@ -27,8 +28,8 @@ BODY = b"Running late.\r\n\r\nSent from my iPhone\r\n"
 
 
 class Recorder(SigfilterMilter):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(RuntimeHolder(runtime))
         self._protocol = 0
         self.actions: list[tuple[object, ...]] = []
 
@@ -61,21 +62,31 @@ def serve(tmp_path: Path, pem: bytes, mode: int = 0o600, arc: bool = True) -> Pa
     if arc:
         extra += f'[arc]\nenabled = true\nauthserv_id = "{RELAY}"\nselector = "{ARC_SELECTOR}"\n'
     conf.write_text(conf.read_text() + extra)
-    if mode in (0o600, 0o400):
-        SigfilterMilter.service = SignatureService(embedded_store(root))
     return key
 
 
-@pytest.fixture(autouse=True)
-def dns(monkeypatch: pytest.MonkeyPatch, pem: bytes) -> Iterator[FakeDns]:
+SETTINGS = MilterSettings(max_size=100_000, connector_cert_name="", tenant_id_missing="accept")
+Make = Callable[[Path], Runtime]
+
+
+@pytest.fixture
+def dns(pem: bytes) -> FakeDns:
     fake = FakeDns()
     fake.publish("sig1", "example.com", pem)
     fake.publish(ARC_SELECTOR, "example.com", pem)
-    monkeypatch.setattr(milter_mod, "DNS", fake)
-    SigfilterMilter.settings = MilterSettings(
-        max_size=100_000, connector_cert_name="", tenant_id_missing="accept"
-    )
-    yield fake
+    return fake
+
+
+@pytest.fixture
+def make(dns: FakeDns) -> Iterator[Make]:
+    """Runtimes serving a catalog with the fake DNS (each with fresh keys and metrics)."""
+    with ExitStack() as stack:
+
+        def runtime(catalog: Path) -> Runtime:
+            service = SignatureService(embedded_store(catalog))
+            return stack.enter_context(milter_runtime(service, SETTINGS, dns=dns))
+
+        yield runtime
 
 
 def feed(m: Recorder, raw: bytes) -> int:
@@ -92,10 +103,10 @@ def feed(m: Recorder, raw: bytes) -> int:
 
 
 def test_resign_deletes_then_inserts_on_top_then_marks_processed(
-    tmp_path: Path, pem: bytes, dns: FakeDns
+    tmp_path: Path, pem: bytes, dns: FakeDns, make: Make
 ) -> None:
     serve(tmp_path, pem)
-    m = Recorder()
+    m = Recorder(make(tmp_path / "catalog"))
     raw = presign(HEAD + b"\r\n" + BODY, pem)
     assert feed(m, raw) == ACCEPT
     kinds = [(a[0], a[1]) for a in m.actions if a[0] != "replacebody"]
@@ -118,23 +129,20 @@ def test_resign_deletes_then_inserts_on_top_then_marks_processed(
     assert dkim.arc_verify(sent, dnsfunc=dns)[0] == dkim.CV_Pass
 
 
-def test_unusable_key_passes_the_message_unchanged(
-    tmp_path: Path, pem: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unusable_key_passes_the_message_unchanged(tmp_path: Path, pem: bytes, make: Make) -> None:
     key = serve(tmp_path, pem, arc=False)
+    runtime = make(tmp_path / "catalog")  # a fresh key cache: nothing read yet
     key.chmod(0o644)  # after the catalog was loaded: the milter checks again
-    monkeypatch.setattr(milter_mod, "KEYS", KeyCache())
-    m = Recorder()
+    m = Recorder(runtime)
     labels = {"action": "skipped", "reason": "dkim-key", "tenant": "example.com"}
-    registry = m.metrics.registry
+    registry = runtime.metrics.registry
     before = registry.get_sample_value("sigfilter_messages_total", labels) or 0
     assert feed(m, HEAD + b"\r\n" + BODY) == ACCEPT
     assert m.actions == []
     assert registry.get_sample_value("sigfilter_messages_total", labels) == before + 1
 
 
-def test_keep_policy_adds_nothing(tmp_path: Path) -> None:
-    SigfilterMilter.service = SignatureService(embedded_store(EXAMPLE))
-    m = Recorder()
+def test_keep_policy_adds_nothing(make: Make) -> None:
+    m = Recorder(make(EXAMPLE))
     assert feed(m, HEAD + b"\r\n" + BODY) == ACCEPT
     assert [a[1] for a in m.actions if a[0] == "addheader"] == ["X-Sigfilter-Processed"]

@@ -8,6 +8,7 @@ import pytest
 
 import sigfilter
 from sigfilter.engine import HeaderEdit, Options, apply_header_edits, rewrite, rewritten_message
+from sigfilter.placement import text as text_place
 from sigfilter.signature import InlineImage, Signature
 from sigfilter.skips import _AUTO
 from support import SIG_TOKEN, SIGNATURE, assert_only_leaves_changed, decoded_leaves, parse
@@ -409,3 +410,57 @@ def test_auto_reply_table_has_the_footer_languages() -> None:
     seen = {tag for tag in langs if f"({tag}" in table or f", {tag}" in table or f"{tag})" in table}
     assert seen == langs
     assert _AUTO.subject.pattern.count("[:：]") >= 20
+
+
+# -- honest errors (issue 14): the engine's own errors mean bad mail; a bug raises -------
+
+RAW_HEAD = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+
+
+@pytest.mark.parametrize("bug", [IndexError, KeyError, ValueError, LookupError, TypeError])
+def test_a_bug_inside_the_engine_is_raised_not_skipped(
+    monkeypatch: pytest.MonkeyPatch, bug: type[Exception]
+) -> None:
+    def broken(*args: object) -> None:
+        raise bug("a bug")
+
+    monkeypatch.setattr(text_place, "text_spots", broken)
+    raw = RAW_HEAD + b"Content-Type: text/plain\r\n\r\nHello\r\n"
+    with pytest.raises(bug, match="a bug"):
+        rewrite(raw, SIGNATURE)
+
+
+# Bad input the standard library rejects, turned into the engine's own reasons where it
+# is read (codec.py, leaf.py, edits.py); each raised out of the engine before the fix.
+@pytest.mark.parametrize(
+    ("content_type", "reason"),
+    [
+        (b"text/plain; charset*=utf-8''a%00b", "charset"),  # codecs.lookup: ValueError (NUL)
+        (b'text/plain; charset="a\x00b"', "charset"),
+        (b"text/plain; charset=idna", "charset"),  # decoding: plain UnicodeError
+        (b"text/html; charset=punycode", "charset"),
+        (b"text/html; charset=undefined", "charset"),
+        (b"text/plain; charset=base64", "charset"),  # a bytes codec: LookupError
+    ],
+)
+def test_charsets_python_cannot_use_for_text_are_skipped(content_type: bytes, reason: str) -> None:
+    raw = RAW_HEAD + b"Content-Type: " + content_type + b"\r\n\r\nhello \xe9\r\n"
+    result = rewrite(raw, SIGNATURE)
+    assert (result.action, result.reason) == ("skipped", reason)
+    assert rewritten_message(raw, result) == raw
+
+
+def test_an_8bit_boundary_is_written_back_as_the_same_bytes() -> None:
+    # The related part's boundary is the message's own; encoding it as ASCII raised
+    # UnicodeEncodeError when the signature's image was appended.
+    b = b"\xe9B"
+    raw = (
+        RAW_HEAD + b'Content-Type: multipart/related; boundary="' + b + b'"\r\n\r\n'
+        b"--" + b + b"\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>hi</p>\r\n"
+        b"--" + b + b"\r\nContent-Type: image/png\r\n\r\nxx\r\n--" + b + b"--\r\n"
+    )  # fmt: skip
+    logo = InlineImage("logo@sig", "image/png", "logo.png", b"\x89PNG")
+    result = rewrite(raw, Signature(html="<p>Sig</p>", text="Sig", images=(logo,)))
+    assert result.signed
+    out = rewritten_message(raw, result)
+    assert out.count(b"\r\n--" + b + b"\r\n") == 3 and b"Content-ID: <logo@sig>" in out

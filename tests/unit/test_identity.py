@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sigfilter.catalog import TenantRecord
-from sigfilter.identity import IdentityTable, sender_verdict, stamp_verdict
+from sigfilter.identity import IdentityTable, connector_verdict, sender_verdict, stamp_verdict
 
 A_ID = "11111111-2222-4333-8444-555555555555"
 B_ID = "99999999-8888-4777-8666-555555555555"
@@ -91,3 +91,26 @@ def test_table_from_records_with_and_without_the_identity_record() -> None:
     }  # fmt: skip
     old = IdentityTable.from_records(records, 3)
     assert {d: t.key for d, t in old.domains.items()} == {"example.com": "a", "example.org": "b"}
+
+
+CONNECTOR = "mail.protection.outlook.com"
+
+# ({cert_subject}, wanted name, action, reason)
+CONNECTORS = [
+    ("mail.protection.outlook.com", CONNECTOR, "continue", ""),
+    ("MAIL.Protection.Outlook.COM", CONNECTOR, "continue", ""),  # names are case-blind
+    ("", CONNECTOR, "reject", "no-client-cert"),
+    ("mx.evil.example", CONNECTOR, "reject", "wrong-client-cert"),
+    ("mail.protection.outlook.com.evil.example", CONNECTOR, "reject", "wrong-client-cert"),
+    ("evil.mail.protection.outlook.com", CONNECTOR, "reject", "wrong-client-cert"),
+    ("", "", "continue", ""),  # the check switched off (the dev profile)
+    ("anyone.example", "", "continue", ""),
+]
+
+
+@pytest.mark.parametrize(("subject", "wanted", "action", "reason"), CONNECTORS)
+def test_connector_verdicts(subject: str, wanted: str, action: str, reason: str) -> None:
+    verdict = connector_verdict(subject, wanted)
+    assert (verdict.action, verdict.reason) == (action, reason)
+    if verdict.refused:  # the log line names whose certificate it was
+        assert verdict.fields == {"cert_subject": subject} and verdict.text

@@ -24,10 +24,12 @@ from sigfilter.health import HealthError, Negotiated
 from sigfilter.logline import format_line, parse_kv
 from sigfilter.metrics import Metrics, MetricsServer, MinuteHistory, start_server
 from sigfilter.milter import ACCEPT, MilterSettings, SigfilterMilter, sd_notify
+from sigfilter.runtime import Runtime, RuntimeHolder
 from sigfilter.service import SignatureService, embedded_store
 from sigfilter.stats import render, summarise
 from sigfilter.store.base import StoreUnavailable
 from sigfilter.store.cache import CachedStore
+from support import milter_runtime
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 
@@ -66,8 +68,8 @@ def test_json_line_is_one_object_with_a_time() -> None:
 
 
 class Recorder(SigfilterMilter):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(RuntimeHolder(runtime))
         self._protocol = 0
 
     def replacebody(self, body: bytes) -> None:
@@ -87,18 +89,15 @@ class Recorder(SigfilterMilter):
 
 
 @pytest.fixture
-def metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[Metrics]:
-    fresh = Metrics()
-    monkeypatch.setattr(SigfilterMilter, "metrics", fresh)
-    service = SignatureService(embedded_store(CATALOG))
-    monkeypatch.setattr(SigfilterMilter, "service", service, raising=False)
-    monkeypatch.setattr(
-        SigfilterMilter,
-        "settings",
-        MilterSettings(max_size=10_000, connector_cert_name="", tenant_id_missing="accept"),
-    )
-    fresh.watch_store(lambda: SigfilterMilter.service.store)
-    yield fresh
+def runtime() -> Iterator[Runtime]:
+    with milter_runtime(SignatureService(embedded_store(CATALOG))) as made:
+        made.metrics.watch_store(lambda: made.service.store)
+        yield made
+
+
+@pytest.fixture
+def metrics(runtime: Runtime) -> Metrics:
+    return runtime.metrics
 
 
 HEADERS = [(b"From", b"Avery Quill <avery.quill@example.com>"), (b"To", b"jane@customer.example"),
@@ -129,10 +128,10 @@ def values(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], fl
 
 
 def test_messages_are_counted_by_action_reason_and_tenant(
-    metrics: Metrics, caplog: pytest.LogCaptureFixture
+    runtime: Runtime, metrics: Metrics, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="sigfilter.message")
-    m = Recorder()
+    m = Recorder(runtime)
     assert feed(m, "avery.quill@example.com") == ACCEPT
     assert feed(m, "someone@elsewhere.example") == ACCEPT
     got = values(metrics)
@@ -153,7 +152,7 @@ def test_messages_are_counted_by_action_reason_and_tenant(
 
 
 def test_full_sender_only_when_configured_and_json_lines(
-    metrics: Metrics, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="sigfilter.message")
     settings = MilterSettings(
@@ -163,8 +162,7 @@ def test_full_sender_only_when_configured_and_json_lines(
         connector_cert_name="",
         tenant_id_missing="accept",
     )
-    monkeypatch.setattr(SigfilterMilter, "settings", settings)
-    feed(Recorder(), "avery.quill@example.com")
+    feed(Recorder(runtime.reloaded(runtime.service, settings)), "avery.quill@example.com")
     (record,) = [r for r in caplog.records if r.name == "sigfilter.message"]
     data = json.loads(record.getMessage())
     assert data["sender"] == "avery.quill@example.com" and "sender_domain" not in data
@@ -172,20 +170,22 @@ def test_full_sender_only_when_configured_and_json_lines(
 
 
 def test_an_engine_crash_is_an_error_by_kind(
-    metrics: Metrics, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, metrics: Metrics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def boom(*args: object) -> None:
         raise MemoryError
 
     monkeypatch.setattr(SigfilterMilter, "_apply", boom)
-    assert feed(Recorder(), "avery.quill@example.com") == ACCEPT
+    assert feed(Recorder(runtime), "avery.quill@example.com") == ACCEPT
     got = values(metrics)
     assert got[("sigfilter_errors_total", (("kind", "MemoryError"),))] == 1
     assert got[("sigfilter_messages_in_flight", ())] == 0
 
 
-def test_in_flight_rises_at_mail_from_and_falls_on_abort(metrics: Metrics) -> None:
-    m = Recorder()
+def test_in_flight_rises_at_mail_from_and_falls_on_abort(
+    runtime: Runtime, metrics: Metrics
+) -> None:
+    m = Recorder(runtime)
     m.envfrom("<avery.quill@example.com>")
     assert values(metrics)[("sigfilter_messages_in_flight", ())] == 1
     m.abort()

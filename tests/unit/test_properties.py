@@ -4,18 +4,21 @@ byte outside the edited leaves survives."""
 from __future__ import annotations
 
 import binascii
+import codecs
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sigfilter.engine import Options, body_leaves, rewrite, rewritten_message
-from sigfilter.mime.codec import qp_encode
+from sigfilter.mime.codec import python_codec, qp_encode
 from sigfilter.mime.scan import MimeStructureError, scan
+from sigfilter.signature import InlineImage
 from support import (
     SIG_TOKEN,
     SIGNATURE,
+    SKIP_REASONS,
     assert_only_leaves_changed,
     attachments,
     decoded_leaves,
@@ -165,3 +168,65 @@ def test_html_bodies_never_raise(body: str, prefix: str) -> None:
     assert result.signed, result.detail
     out = rewritten_message(raw, result)
     assert "sigfilter-signature" in decoded_leaves(out)["html"]
+
+
+# -- bad input the standard library rejects is turned into a skip where it is read -------
+# (engine.py: only its own errors mean bad input; anything else is raised as a bug.)
+
+
+@PROPS
+@given(label=st.text(max_size=60))
+def test_any_charset_label_names_a_codec_or_none(label: str) -> None:
+    name = python_codec(label)  # never raises (NUL, lone surrogates, anything)
+    assert name is None or codecs.lookup(name).name == name
+
+
+# Labels of Python codecs that are no mail charset: they raise plain UnicodeError or
+# LookupError when decoding, which must read as "charset", not as a bug.
+ODD_CODECS = ["idna", "punycode", "undefined", "base64", "rot13", "hex", "zlib", "utf-7",
+              "utf-16", "unicode_escape", "raw_unicode_escape", "mbcs", "cp65001"]  # fmt: skip
+
+
+@PROPS
+@given(
+    label=st.one_of(st.sampled_from(ODD_CODECS), st.binary(max_size=30)),
+    kind=st.sampled_from(["plain", "html"]),
+    body=st.binary(max_size=200),
+)
+def test_any_charset_in_a_text_part_is_signed_or_skipped(
+    label: str | bytes, kind: str, body: bytes
+) -> None:
+    raw_label = label.encode() if isinstance(label, str) else label
+    raw_label = raw_label.replace(b'"', b"").replace(b"\r", b"").replace(b"\n", b"")
+    raw = (
+        b"From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: text/"
+        + kind.encode() + b'; charset="' + raw_label + b'"\r\n\r\n' + body
+    )  # fmt: skip
+    result = rewrite(raw, SIGNATURE)  # a bug would raise here
+    assert result.signed or result.reason in SKIP_REASONS
+    if not result.signed:
+        assert rewritten_message(raw, result) == raw
+
+
+LOGO = InlineImage("logo@sig", "image/png", "logo.png", b"\x89PNG\r\n\x1a\n")
+
+
+@PROPS
+@given(boundary=st.binary(min_size=1, max_size=40).filter(lambda b: not set(b) & set(b'"\r\n')))
+def test_a_related_html_part_with_any_boundary_gets_the_images_and_keeps_its_boundary(
+    boundary: bytes,
+) -> None:
+    raw = (
+        b"From: a@example.com\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/related; boundary="' + boundary + b'"\r\n\r\n'
+        b"--" + boundary + b"\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>hi</p>\r\n"
+        b"--" + boundary + b"\r\nContent-Type: image/png\r\n\r\nxx\r\n--" + boundary + b"--\r\n"
+    )
+    result = rewrite(raw, replace(SIGNATURE, images=(LOGO,)))
+    assert result.signed or result.reason in SKIP_REASONS
+    if result.signed:  # the message's own delimiter bytes, one more for the logo
+        out = rewritten_message(raw, result)
+        assert (
+            out.count(b"\r\n--" + boundary + b"\r\n")
+            == raw.count(b"\r\n--" + boundary + b"\r\n") + 1
+        )

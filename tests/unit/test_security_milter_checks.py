@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sigfilter.metrics import Metrics
 from sigfilter.milter import (
     ACCEPT,
     CONTINUE,
@@ -18,19 +19,22 @@ from sigfilter.milter import (
     MilterSettings,
     SigfilterMilter,
 )
+from sigfilter.runtime import Runtime, RuntimeHolder
 from sigfilter.service import SignatureService, embedded_store
+from support import milter_runtime
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 TENANT_A = "11111111-2222-4333-8444-555555555555"
 TENANT_B = "99999999-8888-4777-8666-555555555555"
 EXO = "mail.protection.outlook.com"
+METRICS = Metrics()  # this module's counts, over all its tests (they compare before/after)
 
 
 class Recorder(SigfilterMilter):
     """Records replies; `macros` stands in for what Postfix sends."""
 
-    def __init__(self, macros: dict[str, str]) -> None:
-        super().__init__()
+    def __init__(self, runtime: Runtime, macros: dict[str, str]) -> None:
+        super().__init__(RuntimeHolder(runtime))
         self._protocol = 0
         self.macros = macros
         self.replies: list[tuple[str, str, str]] = []
@@ -68,9 +72,15 @@ def run(
     sender: str = "avery.quill@example.com",
     **settings: str,
 ) -> tuple[Recorder, int]:
-    SigfilterMilter.service = service
-    SigfilterMilter.settings = MilterSettings(**settings)  # type: ignore[arg-type]
-    m = Recorder({"i": "QID1", **({"{cert_subject}": cert} if cert is not None else {})})
+    policy = MilterSettings(**settings)  # type: ignore[arg-type]
+    with milter_runtime(service, policy, metrics=METRICS) as runtime:
+        return _drive(runtime, stamps, cert, sender)
+
+
+def _drive(
+    runtime: Runtime, stamps: list[str], cert: str | None, sender: str
+) -> tuple[Recorder, int]:
+    m = Recorder(runtime, {"i": "QID1", **({"{cert_subject}": cert} if cert is not None else {})})
     code = m.envfrom(f"<{sender}>")
     if code != CONTINUE:
         return m, code
@@ -91,7 +101,7 @@ def count(key: str) -> float:
     action, reason = key.split(":", 1)
     return sum(
         sample.value
-        for metric in SigfilterMilter.metrics.registry.collect()
+        for metric in METRICS.registry.collect()
         for sample in metric.samples
         if sample.name == "sigfilter_messages_total"
         and sample.labels.get("action") == action

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -15,16 +16,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from sigfilter.logline import parse_kv
 from sigfilter.metrics import Metrics
 from sigfilter.milter import ACCEPT, MilterSettings, SigfilterMilter
+from sigfilter.runtime import Runtime, RuntimeHolder
 from sigfilter.service import SignatureService, embedded_store
 from sigfilter.stats import render, summarise
+from support import milter_runtime
 from tnefdata import corpus_message
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 
 
 class Recorder(SigfilterMilter):
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(RuntimeHolder(runtime))
         self._protocol = 0
         self.body_out = b""
 
@@ -51,18 +54,23 @@ def _catalog(tmp_path: Path, tnef: str) -> Path:
     return root
 
 
+SETTINGS = MilterSettings(connector_cert_name="", tenant_id_missing="accept")
+
+
 @pytest.fixture
-def metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[Metrics]:
-    fresh = Metrics()
-    monkeypatch.setattr(SigfilterMilter, "metrics", fresh)
-    settings = MilterSettings(connector_cert_name="", tenant_id_missing="accept")
-    monkeypatch.setattr(SigfilterMilter, "settings", settings)
-    yield fresh
+def metrics() -> Metrics:
+    return Metrics()
 
 
-def _use(monkeypatch: pytest.MonkeyPatch, catalog: Path) -> None:
+@pytest.fixture
+def stack() -> Iterator[ExitStack]:
+    with ExitStack() as runtimes:
+        yield runtimes
+
+
+def _use(stack: ExitStack, metrics: Metrics, catalog: Path) -> Runtime:
     service = SignatureService(embedded_store(catalog))
-    monkeypatch.setattr(SigfilterMilter, "service", service, raising=False)
+    return stack.enter_context(milter_runtime(service, SETTINGS, metrics=metrics))
 
 
 def feed(m: Recorder, raw: bytes, sender: str = "avery.quill@example.com") -> int:
@@ -90,12 +98,11 @@ def tnef_samples(metrics: Metrics) -> dict[tuple[str, str, str], float]:
 
 
 def test_passed_tnef_is_counted_with_its_class_and_logged(
-    metrics: Metrics, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    metrics: Metrics, stack: ExitStack, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     caplog.set_level(logging.INFO, logger="sigfilter.message")
-    _use(monkeypatch, _catalog(tmp_path, "pass"))
-    m = Recorder()
+    m = Recorder(_use(stack, metrics, _catalog(tmp_path, "pass")))
     for name in ("body.tnef", "teamwork-winmail.dat", "triples.tnef", "panic.tnef"):
         assert feed(m, corpus_message(name)) == ACCEPT
     assert m.body_out == b""  # nothing rewritten
@@ -113,12 +120,11 @@ def test_passed_tnef_is_counted_with_its_class_and_logged(
 
 
 def test_converted_tnef_is_counted_as_signed(
-    metrics: Metrics, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    metrics: Metrics, stack: ExitStack, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     caplog.set_level(logging.INFO, logger="sigfilter.message")
-    _use(monkeypatch, _catalog(tmp_path, "convert"))
-    m = Recorder()
+    m = Recorder(_use(stack, metrics, _catalog(tmp_path, "convert")))
     assert feed(m, corpus_message("body.tnef")) == ACCEPT
     assert b"multipart/alternative" in m.body_out and b"Avery Quill" in m.body_out
     m.body_out = b""

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..address import domain_of
 from ..defaults import DEFAULT_CLIENT_SIGNATURE, IDENTITY_KEY, ClientPolicy
+from ..reasons import LookupReason
 from ..signature import InlineImage, SenderCard, Signature
 from .model import Catalog, Rule, Tenant
 from .render import Rendered, Renderer, content_id
@@ -242,7 +243,7 @@ def is_internal(recipients: Sequence[str] | None, tenant: TenantRecord) -> bool:
 class Resolution:
     signature: Signature | None
     rule: str
-    reason: str  # "ok" or why there is no signature
+    reason: LookupReason  # "ok" or why there is no signature
     detail: str = ""
 
 

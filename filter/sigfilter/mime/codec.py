@@ -15,6 +15,11 @@ _QP_ENCODED_EOL = re.compile(rb"=0[aAdD]")
 # that ends it; the outer loop is possessive, so each line is tried once, in C.
 _QP_HARD_LINE = re.compile(rb"(?:[^\n]*=[ \t\r]*\n)*+[^\n]*\n?")
 
+# Charset labels that can name a codec are printable ASCII (RFC 2978 asks for less);
+# anything else is an unknown charset and never reaches codecs.lookup, which raises
+# ValueError for an embedded NUL and UnicodeEncodeError for a lone surrogate.
+_CHARSET_LABEL = re.compile(r"[ -~]{1,100}")
+
 # Charset labels mail clients use that Python spells differently.
 _CHARSET_ALIASES = {
     "x-unknown": None,
@@ -47,6 +52,8 @@ def python_codec(charset: str | None) -> str | None:
     if not charset:
         return "ascii"
     label = charset.strip().strip('"').lower()
+    if not _CHARSET_LABEL.fullmatch(label):
+        return None
     if label in _CHARSET_ALIASES:
         return _CHARSET_ALIASES[label]
     if label in ("us-ascii", "ascii", "ansi_x3.4-1968"):

@@ -156,12 +156,16 @@ def image_part(cid: str, content_type: str, filename: str, data: bytes, eol: byt
 
 
 def appended_parts(parts: list[bytes], boundary: str, eol: bytes) -> bytes:
-    """Bytes to insert at the end of a multipart's last part to add ``parts`` to it."""
-    delim = b"--" + boundary.encode("ascii")
+    """Bytes to insert at the end of a multipart's last part to add ``parts`` to it.
+
+    ``boundary`` may be the message's own, read as latin-1 (scan.py): written back as
+    the same bytes, 8-bit ones included.
+    """
+    delim = b"--" + boundary.encode("latin-1")
     return b"".join(eol + delim + eol + part for part in parts)
 
 
 def multipart_body(first: bytes, parts: list[bytes], boundary: str, eol: bytes) -> bytes:
     """A multipart body: ``first`` then ``parts``, ending with the close delimiter."""
-    delim = b"--" + boundary.encode("ascii")
+    delim = b"--" + boundary.encode("latin-1")
     return delim + eol + first + appended_parts(parts, boundary, eol) + eol + delim + b"--"

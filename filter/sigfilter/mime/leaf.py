@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..reasons import SkipReason
 from . import codec
 from .scan import Part
 
@@ -19,7 +20,7 @@ from .scan import Part
 class LeafError(ValueError):
     """The leaf cannot be edited safely; ``reason`` is a machine-readable word."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: SkipReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -74,9 +75,13 @@ def open_leaf(raw: bytes, part: Part) -> TextLeaf:
     else:
         try:
             text = data.decode(name, "surrogateescape")
-        except (UnicodeDecodeError, LookupError) as exc:
+            same = text.encode(name, "surrogateescape") == data
+        except (UnicodeError, LookupError) as exc:
+            # UnicodeError, not only UnicodeDecodeError: codecs Python has but mail
+            # has no use for (idna, punycode, undefined) raise the plain one, and
+            # LookupError for the bytes-to-bytes ones (base64, rot13).
             raise LeafError("charset", f"cannot decode {label}: {exc}") from exc
-        if text.encode(name, "surrogateescape") != data:
+        if not same:
             raise LeafError("charset", f"{label} text does not round-trip")
     eol = codec.eol_of(data, codec.eol_of(body)).decode("ascii")
     return TextLeaf(

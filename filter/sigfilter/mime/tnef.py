@@ -45,6 +45,7 @@ from ..defaults import (
     TNEF_MAX_COPY,
     TNEF_MAX_RTF,
 )
+from ..reasons import SkipReason
 
 SIGNATURE = 0x223E9F78
 _LEVELS = (TNEF.LVL_MESSAGE, TNEF.LVL_ATTACHMENT)
@@ -89,7 +90,7 @@ _ATTACH_OLE = 6
 class TnefRefused(Exception):
     """This TNEF is not converted; ``reason`` is the one-word skip reason."""
 
-    def __init__(self, reason: str, detail: str = "", message_class: str = "") -> None:
+    def __init__(self, reason: SkipReason, detail: str = "", message_class: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.detail = detail
@@ -394,7 +395,7 @@ def refusal(content: TnefContent) -> TnefRefused | None:
     return None
 
 
-def _class_reason(low: str) -> str:
+def _class_reason(low: str) -> SkipReason:
     if low.startswith(("ipm.appointment", "ipm.schedule")):
         return "tnef-calendar"
     if low.startswith("ipm.task"):
