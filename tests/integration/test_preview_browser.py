@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from previewctl import PreviewServer
 from sigfilter.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOG = ROOT / "examples" / "catalog"
 MESSAGES = ROOT / "examples" / "messages"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make deps`)
 CHROMIUM_ARGS = [
@@ -35,22 +33,6 @@ WAIT_MS = 30_000  # generous: a loaded machine; these are waits, not speed limit
 AVERY = "avery.quill@example.com"
 IN_BANNER = "2026-12-01"  # the example's webinar banner runs 2026-11-15 to 2026-12-10
 TEMPLATES = Path("tenants") / "example.com" / "templates" / "default"
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    target = tmp_path / "catalog"
-    shutil.copytree(CATALOG, target)
-    return target
-
-
-@pytest.fixture
-def server(catalog: Path, tmp_path: Path) -> Iterator[PreviewServer]:
-    srv = PreviewServer(catalog, tmp_path)
-    try:
-        yield srv.start()
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ and the guards (Host header, security headers, stop with a stream open)."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -26,22 +25,6 @@ AVERY = "avery.quill@example.com"
 TENANT = "example.com"
 IN_BANNER = "2026-12-01"
 RENDER = f"api/render?tenant={TENANT}&user={AVERY}&variant=reply&scope=external&date={IN_BANNER}"
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    target = tmp_path / "catalog"
-    shutil.copytree(CATALOG, target)
-    return target
-
-
-@pytest.fixture
-def server(catalog: Path, tmp_path: Path) -> Iterator[PreviewServer]:
-    srv = PreviewServer(catalog, tmp_path)
-    try:
-        yield srv.start()
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

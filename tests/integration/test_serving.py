@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -21,19 +20,11 @@ from sigfilter.store.base import StoreUnavailable
 from sigfilter.store.cache import CachedStore
 from sigfilter.store.redis_store import RedisPublisher, RedisStore, VersionListener, connect
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 AVERY = "avery.quill@example.com"
 MESSAGE = (
     b"From: Avery Quill <avery.quill@example.com>\r\nTo: jane@customer.example\r\n"
     b"Subject: hi\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nRunning late\r\n\r\nSent from my iPhone\r\n"
 )
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Path:
-    target = tmp_path / "catalog"
-    shutil.copytree(EXAMPLE, target)
-    return target
 
 
 def set_title(catalog: Path, title: str) -> None:
