@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from lxml import etree
 
 from .clientsig import ClientSig, starts_inside
+from .lines import SKIPPABLE, line_spans
 
 if TYPE_CHECKING:
     from ..signature import SenderCard
@@ -38,7 +39,6 @@ _MAX_LINE = 100  # longer lines are prose, not signature lines
 _MIN_DETAIL = 3
 _MIN_DIGITS = 6
 _SEPARATORS = "|,–—-·•/"  # what may follow the name on its line ("Avery Quill | Head of …")
-_SKIPPABLE = re.compile(r"\[(?:cid:[^\]\s]*|image:[^\]]*|\d{1,3})\]|<(?:https?://|mailto:)[^>\s]*>")
 
 
 def _load_signoffs() -> frozenset[str]:
@@ -115,16 +115,7 @@ _CONTACT = re.compile(r"\d|@|www\.|https?://", re.I)
 
 def _content_lines(text: str, limit: int) -> list[tuple[int, int]]:
     """(start, end) of the non-blank lines of ``text[:limit]`` (image tokens are blank)."""
-    out = []
-    pos = 0
-    while pos < limit:
-        nl = text.find("\n", pos, limit)
-        end = limit if nl < 0 else nl
-        content = end - 1 if end > pos and text[end - 1] == "\r" else end
-        if _SKIPPABLE.sub("", text[pos:content]).strip():
-            out.append((pos, content))
-        pos = limit if nl < 0 else nl + 1
-    return out
+    return [(s, e) for s, e in line_spans(text, 0, limit) if SKIPPABLE.sub("", text[s:e]).strip()]
 
 
 def find_text_block(text: str, limit: int, card: SenderCard | None) -> tuple[int, int] | None:
@@ -149,7 +140,7 @@ def _image_lines_end(text: str, end: int, limit: int) -> int:
         nl = text.find("\n", pos + 1, limit)
         line_end = limit if nl < 0 else nl
         line = text[pos:line_end].strip()
-        if line and _SKIPPABLE.sub("", line).strip():
+        if line and SKIPPABLE.sub("", line).strip():
             break
         if line:
             end = line_end - 1 if text[line_end - 1] == "\r" else line_end
@@ -170,7 +161,7 @@ def html_lines(fragment: str) -> list[str]:
     """The non-blank text lines an HTML fragment shows (blocks and <br> end lines)."""
     text = _TAG.sub("", _BLOCK_END.sub("\n", fragment))
     text = htmllib.unescape(text).replace("\xa0", " ")
-    return [line for line in text.split("\n") if _SKIPPABLE.sub("", line).strip()]
+    return [line for line in text.split("\n") if SKIPPABLE.sub("", line).strip()]
 
 
 def find_html_block(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from . import admintext
 from .footers import is_footer
+from .lines import line_spans
 from .ownsig import TYPED, find_text_block
 from .spot import Kind, Spot, Spots
 from .textquote import find_quote_start
@@ -15,19 +16,6 @@ if TYPE_CHECKING:
     from ..signature import SenderCard
 
 _FOOTER_LINES = 3  # a footer is one of the last few non-blank lines of the new text
-
-
-def _lines(text: str, stop: int) -> list[tuple[int, int]]:
-    """(start, end-of-content) of each line in ``text[:stop]``; end excludes the EOL."""
-    out: list[tuple[int, int]] = []
-    pos = 0
-    while pos < stop:
-        nl = text.find("\n", pos, stop)
-        end = stop if nl < 0 else nl
-        content_end = end - 1 if end > pos and text[end - 1] == "\r" else end
-        out.append((pos, content_end))
-        pos = stop if nl < 0 else nl + 1
-    return out
 
 
 def find_marker(text: str, marker: str, limit: int) -> Spot | None:
@@ -46,7 +34,7 @@ def find_marker(text: str, marker: str, limit: int) -> Spot | None:
 
 def find_footer(text: str, limit: int) -> Spot | None:
     seen = 0
-    for start, end in reversed(_lines(text, limit)):
+    for start, end in reversed(line_spans(text, 0, limit)):
         line = text[start:end]
         if not line.strip():
             continue
@@ -60,7 +48,7 @@ def find_footer(text: str, limit: int) -> Spot | None:
 
 def find_end(text: str, limit: int) -> Spot:
     """Just after the last non-blank line of the new text."""
-    for start, end in reversed(_lines(text, limit)):
+    for start, end in reversed(line_spans(text, 0, limit)):
         if text[start:end].strip():
             nl = text.find("\n", end, limit)
             pos = end if nl < 0 else nl + 1

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .lines import SKIPPABLE, line_spans
+
 __all__ = ["find_counterpart", "find_dashdash", "find_tail_dashdash"]
 
 _DELIMITER = ("-- ", "--")  # "--" alone: a common mangling of "-- " (Gnus manual)
@@ -17,20 +19,6 @@ _TAIL_LINES = 12  # a signature below the quote is one of the last few lines
 _LIST_FOOTER = re.compile(r"unsubscribe|majordomo|mailing list|listinfo", re.I)
 _SEPARATOR = re.compile(r"\s*(?:-{20,}|_{20,}|-+\s*End of forwarded message\s*-+)\s*$", re.I)
 # What Exchange and others write for a signature's images and links in text/plain.
-_SKIPPABLE = re.compile(r"\[(?:cid:[^\]\s]*|image:[^\]]*|\d{1,3})\]|<(?:https?://|mailto:)[^>\s]*>")
-
-
-def _lines(text: str, start: int, stop: int) -> list[tuple[int, int]]:
-    """(start, content end) of each line in ``text[start:stop]``; CR and LF excluded."""
-    out: list[tuple[int, int]] = []
-    pos = start
-    while pos < stop:
-        nl = text.find("\n", pos, stop)
-        end = stop if nl < 0 else nl
-        content = end - 1 if end > pos and text[end - 1] == "\r" else end
-        out.append((pos, content))
-        pos = stop if nl < 0 else nl + 1
-    return out
 
 
 def _is_delimiter(line: str) -> bool:
@@ -46,7 +34,7 @@ def _last_content_end(text: str, lines: list[tuple[int, int]]) -> int | None:
 
 def find_dashdash(text: str, limit: int) -> tuple[int, int] | None:
     """The last ``-- `` block of ``text[:limit]`` (a mailing list's footer block skipped)."""
-    lines = _lines(text, 0, limit)
+    lines = line_spans(text, 0, limit)
     delims = [i for i, (s, e) in enumerate(lines) if _is_delimiter(text[s:e])]
     for n in range(len(delims) - 1, -1, -1):
         i = delims[n]
@@ -67,7 +55,7 @@ def find_tail_dashdash(text: str, quote_start: int) -> tuple[int, int] | None:
     Gmail (default) and Thunderbird bottom-post the signature; KMail closes a forward
     with a dashed line and puts the signature after it.
     """
-    lines = _lines(text, quote_start, len(text))
+    lines = line_spans(text, quote_start, len(text))
     first = max(len(lines) - _TAIL_LINES, 0)
     for i in range(len(lines) - 1, first - 1, -1):
         s, e = lines[i]
@@ -92,7 +80,7 @@ def _squashed(text: str, start: int, stop: int) -> tuple[str, list[int]]:
     chars: list[str] = []
     where: list[int] = []
     pos = start
-    for m in _SKIPPABLE.finditer(text, start, stop):
+    for m in SKIPPABLE.finditer(text, start, stop):
         _keep(text, pos, m.start(), chars, where)
         pos = m.end()
     _keep(text, pos, stop, chars, where)
@@ -107,24 +95,24 @@ def _keep(text: str, a: int, b: int, chars: list[str], where: list[int]) -> None
             where.append(k)
 
 
-def _whole_lines(text: str, start: int, end: int, stop: int) -> tuple[int, int] | None:
+def _wholeline_spans(text: str, start: int, end: int, stop: int) -> tuple[int, int] | None:
     """Widen ``[start, end)`` to whole lines; None when other text shares those lines."""
     ls = text.rfind("\n", 0, start) + 1
     if text[ls:start].strip():
         return None
     le = text.find("\n", end, stop)
     le = stop if le < 0 else le
-    rest = _SKIPPABLE.sub("", text[end:le])
+    rest = SKIPPABLE.sub("", text[end:le])
     if rest.strip():
         return None
     if le > ls and text[le - 1] == "\r":
         le -= 1
     # Image lines ("[cid:image001.png@…]") right below belong to it too.
-    for s, e in _lines(text, le + 1 if le < stop else stop, stop):
+    for s, e in line_spans(text, le + 1 if le < stop else stop, stop):
         line = text[s:e]
         if not line.strip():
             continue
-        if _SKIPPABLE.sub("", line).strip():
+        if SKIPPABLE.sub("", line).strip():
             break
         le = e
     return ls, le
@@ -146,11 +134,11 @@ def find_counterpart(
     pos = hay.rfind(needle)
     if pos < 0 or (at_end and pos + len(needle) != len(hay)):
         return None
-    found = _whole_lines(text, where[pos], where[pos + len(needle) - 1] + 1, stop)
+    found = _wholeline_spans(text, where[pos], where[pos + len(needle) - 1] + 1, stop)
     if found is None:
         return None
     ls, le = found
-    prev = _lines(text, text.rfind("\n", 0, max(ls - 1, 0)) + 1 if ls else 0, ls)
+    prev = line_spans(text, text.rfind("\n", 0, max(ls - 1, 0)) + 1 if ls else 0, ls)
     if prev and _is_delimiter(text[prev[-1][0] : prev[-1][1]]):
         ls = prev[-1][0]
     return ls, le
