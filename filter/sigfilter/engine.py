@@ -118,7 +118,7 @@ def tenant_options(
         marker=tenant.marker,
         plain_to_html=tenant.plain_to_html,
         max_size=max_size,
-        tnef=getattr(tenant, "tnef", DEFAULT_TNEF),
+        tnef=tenant.tnef,
         client_signature=tenant.client_signature,
         replace_texts=tenant.replace_texts,
     )
@@ -131,6 +131,8 @@ class TenantLike(Protocol):
     def marker(self) -> str: ...
     @property
     def plain_to_html(self) -> bool: ...
+    @property
+    def tnef(self) -> str: ...
     @property
     def client_signature(self) -> ClientPolicy: ...
     @property

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..address import domain_of
-from ..defaults import DEFAULT_CLIENT_SIGNATURE, IDENTITY_KEY, ClientPolicy
+from ..defaults import DEFAULT_CLIENT_SIGNATURE, DEFAULT_TNEF, IDENTITY_KEY, ClientPolicy
 from ..reasons import LookupReason
 from ..signature import InlineImage, SenderCard, Signature
 from .model import Catalog, Rule, Tenant
@@ -87,7 +87,7 @@ class TenantRecord:
     arc_selector: str = ""
     arc_domain: str = ""
     arc_key_file: str = ""
-    tnef: str = "pass"  # pass | convert (a record published before it existed: pass)
+    tnef: str = DEFAULT_TNEF  # pass | convert (a record published before it existed: pass)
     client_signature: ClientPolicy = DEFAULT_CLIENT_SIGNATURE
     replace_texts: tuple[str, ...] = ()  # regex sources (literal texts already escaped)
 

@@ -10,6 +10,7 @@ from typing import Literal
 from ..address import domain_of
 from ..defaults import (
     DEFAULT_CLIENT_SIGNATURE,
+    DEFAULT_TNEF,
     GRAPH_AUTHORITY,
     GRAPH_URL,
     ClientPolicy,
@@ -144,7 +145,7 @@ class Tenant:
     arc_selector: str = ""  # the ARC key: [arc]'s own, else [dkim]'s
     arc_domain: str = ""
     arc_key_file: str = ""
-    tnef: str = "pass"  # pass | convert: what happens to Outlook's TNEF (winmail.dat) mail
+    tnef: str = DEFAULT_TNEF  # pass | convert: what happens to Outlook's TNEF (winmail.dat) mail
     graph: GraphSettings | None = None  # [graph]: directory sync from Microsoft Entra ID
     # The signature the sender's mail client inserted: "replace" (ours takes its place)
     # or "keep"; and the admin's own texts/patterns (regex sources) replaced likewise.
