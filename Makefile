@@ -48,10 +48,10 @@ run: $(STAMP)
 	  $(BIN)/sigfilter preview --catalog examples/catalog --sender avery.quill@example.com "$$m" -o "run/preview-$$(basename $$m)" 2>/dev/null || exit 1; \
 	done
 	@echo "previews of examples/messages/ are in run/preview-*.eml"
-	$(BIN)/python tests/devstack.py up
+	$(BIN)/python tests/harness/devstack.py up
 
 stop:
-	@$(BIN)/python tests/devstack.py down
+	@$(BIN)/python tests/harness/devstack.py down
 
 lint: $(STAMP)
 	$(BIN)/ruff check filter tests

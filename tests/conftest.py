@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from connects import Connects
-from redis_server import RedisServer
+from harness.connects import Connects
+from harness.redis_server import RedisServer
 
 # Hypothesis's defaults are speed claims too: a 200 ms deadline per example and a health
 # check on slow data generation fail a test when the machine is busy, not when the code

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dkim
 
-from sigfilter.dkimkeys import generate_key, record_name, txt_record
+from sigfilter.dkim.keys import generate_key, record_name, txt_record
 
 TENANT_DOMAIN = "example.com"
 TENANT_SELECTOR = "sig1"

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any, get_args
 
 from sigfilter.engine import Result, body_leaves, rewritten_message
+from sigfilter.milter.runtime import MilterSettings, Runtime
 from sigfilter.mime.headers import parse_header_block
 from sigfilter.mime.leaf import open_leaf
 from sigfilter.mime.scan import Part, scan
 from sigfilter.reasons import SkipReason
-from sigfilter.runtime import MilterSettings, Runtime
 from sigfilter.service import SignatureService
 from sigfilter.signature import Signature
 

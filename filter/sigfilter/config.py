@@ -12,7 +12,7 @@ log_level = "info"
 metrics = "127.0.0.1:9464"                   # /metrics, /status, /stats; "" switches off
 log_format = "kv"                            # the line per message: kv (key=value) or json
 log_sender = "domain"                        # or "address": the full sender in each line
-# Security (SECURITY.md). The test/dev profile (tests/milterctl.py) sets
+# Security (SECURITY.md). The test/dev profile (tests/harness/milterctl.py) sets
 # connector_cert_name = "", tenant_id_missing = "accept" and allow_root = true.
 connector_cert_name = "mail.protection.outlook.com"  # "" = no client certificate check
 tenant_id_mismatch = "reject"                # or "tempfail"
@@ -40,7 +40,7 @@ from .defaults import (
     TENANT_MISMATCH_ACTIONS,
     TENANT_MISSING_ACTIONS,
 )
-from .metrics import parse_listen
+from .ops.metrics import parse_listen
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 

@@ -36,7 +36,7 @@ def return_host(spec: str) -> str:
     """'host' -> '[host]:25', 'host:port' -> '[host]:port' (brackets: no MX lookup).
 
     The one implementation: the role's maps come from `sigfilter postfix-maps`, and the
-    test relay (tests/postfixctl.py) uses this too.
+    test relay (tests/harness/postfixctl.py) uses this too.
     """
     if spec.startswith("["):
         return spec

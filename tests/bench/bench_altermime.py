@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_stack import CATALOG, messages, run_load
 
-from milterctl import MilterProcess
-from postfixctl import HOST, PostfixInstance, available, new_workdir
-from sink import Sink, SinkMessage, free_port
+from harness.milterctl import MilterProcess
+from harness.postfixctl import HOST, PostfixInstance, available, new_workdir
+from harness.sink import Sink, SinkMessage, free_port
 
 ALTERMIME = "/usr/bin/altermime"
 HELPERS = Path(__file__).resolve().parent / "altermime"

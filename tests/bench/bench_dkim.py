@@ -21,8 +21,8 @@ from pathlib import Path
 import dkim
 from bench_engine import SIGNATURE, _time, make_reply
 
-from sigfilter.dkimkeys import generate_key, txt_record
-from sigfilter.dkimsign import AuthPolicy, SigningKey, auth_changes
+from sigfilter.dkim.keys import generate_key, txt_record
+from sigfilter.dkim.sign import AuthPolicy, SigningKey, auth_changes
 from sigfilter.engine import Options, rewrite
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for redis_server
 
-from redis_server import RedisServer
+from harness.redis_server import RedisServer
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.identity import IdentityTable
 from sigfilter.store import CachedStore, RedisPublisher, RedisStore, connect

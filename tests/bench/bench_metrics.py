@@ -26,10 +26,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from sigfilter.logline import format_line
-from sigfilter.metrics import Metrics
-from sigfilter.milter import MilterSettings, SigfilterMilter
-from sigfilter.runtime import Runtime, RuntimeHolder
+from sigfilter.milter.callbacks import MilterSettings, SigfilterMilter
+from sigfilter.milter.logline import format_line
+from sigfilter.milter.runtime import Runtime, RuntimeHolder
+from sigfilter.ops.metrics import Metrics
 from sigfilter.service import SignatureService
 from sigfilter.store.base import MemoryStore
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from previewctl import EventStream, PreviewServer
+from harness.previewctl import EventStream, PreviewServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 REPLY = Path("tenants") / "example.com" / "templates" / "default" / "reply.txt"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from redis_server import RedisServer
+from harness.redis_server import RedisServer
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.service import SignatureService
 from sigfilter.store.cache import CachedStore

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_engine import make_reply
 
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance, new_workdir
-from sink import Sink, free_port
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance, new_workdir
+from harness.sink import Sink, free_port
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for redis_server
 
-from redis_server import RedisServer
+from harness.redis_server import RedisServer
 from sigfilter.store import CachedStore, RecordStore, RedisPublisher, RedisStore, connect
 
 

@@ -4,7 +4,7 @@
 
 Runs the real command (msal signing in with a certificate, the Graph client, users.csv
 written atomically, the state saved) against the fake Microsoft identity platform and
-Graph (tests/fakegraph.py) over HTTPS on 127.0.0.1, stopped at the end. The baseline,
+Graph (tests/harness/fakegraph.py) over HTTPS on 127.0.0.1, stopped at the end. The baseline,
 measured in the same run, is fetching the same pages with a bare requests session and
 json-decoding them (what any client must at least do): the ratio is what sync adds.
 """
@@ -25,7 +25,7 @@ import requests
 from click.testing import CliRunner
 from test_graph_sync import KEY, World, make_app_certificate
 
-from fakegraph import TENANT_ID, FakeMicrosoft, sample_user
+from harness.fakegraph import TENANT_ID, FakeMicrosoft, sample_user
 from sigfilter.cli import main
 from sigfilter.graph.sync import DELTA_PATH
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from previewctl import PreviewServer, running_preview
+from harness.previewctl import PreviewServer, running_preview
 
 EXAMPLE_CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 

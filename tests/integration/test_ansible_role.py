@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from milterctl import MilterProcess
-from postfixctl import ROLE_FILTERS, PostfixInstance, connector_ranges, new_workdir
-from sink import Sink, free_port
+from harness.milterctl import MilterProcess
+from harness.postfixctl import ROLE_FILTERS, PostfixInstance, connector_ranges, new_workdir
+from harness.sink import Sink, free_port
 from support import decoded_leaves
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,10 +20,10 @@ import dkim
 import pytest
 
 from dkimtest import ARC_SELECTOR, RELAY, TENANT_SELECTOR, FakeDns, make_key, presign
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance
+from harness.sink import Sink, free_port
 from sigfilter.mime.headers import parse_header_block
-from sink import Sink, free_port
 from support import MESSAGES, decoded_leaves, to_crlf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "catalog"

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance, new_workdir
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance, new_workdir
+from harness.sink import Sink, free_port
+from harness.stack import AVERY, OTHER, Stack, running_stack
 from sigfilter.engine import rewrite, tenant_options
 from sigfilter.mime.headers import parse_header_block
 from sigfilter.service import SignatureService, embedded_store
-from sink import Sink, free_port
-from stack import AVERY, OTHER, Stack, running_stack
 from support import CORPUS, MESSAGES, decoded_leaves, to_crlf
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"

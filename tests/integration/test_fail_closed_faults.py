@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from redis_server import RedisServer
-from securestack import AVERY, OPS, TENANT_A_ID, TENANT_B_ID, SecureStack, message
+from harness.redis_server import RedisServer
+from harness.securestack import AVERY, OPS, TENANT_A_ID, TENANT_B_ID, SecureStack, message
 
 RETRY_EVERY = 0.5  # seconds between an Exchange-like client's attempts
 GIVE_UP = 120.0  # a message still refused with 4xx after this counts as lost

@@ -1,5 +1,5 @@
 """`sigfilter users sync` against a fake Microsoft identity platform and Graph over
-HTTPS on loopback (tests/fakegraph.py), with msal itself signing in.
+HTTPS on loopback (tests/harness/fakegraph.py), with msal itself signing in.
 
 The fake checks the certificate assertion the way Entra does; Graph answers in the
 documented shapes (tests/data/graph/docs-examples.json).
@@ -27,17 +27,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from fakegraph import CLIENT_ID, TENANT_ID, FakeMicrosoft, _b64url, sample_user
+from harness.fakegraph import CLIENT_ID, TENANT_ID, FakeMicrosoft, _b64url, sample_user
 from promql import exported_names, metric_names, rule_exprs
-from sigfilter import cli_sync_job
 from sigfilter.catalog import load_catalog
 from sigfilter.catalog.render import Renderer, content_id
 from sigfilter.cli import main
+from sigfilter.cli import sync_job as cli_sync_job
 from sigfilter.config import MilterConfig
 from sigfilter.defaults import GRAPH_MAX_RETRIES, GRAPH_RETRY_DEFAULT, GRAPH_RETRY_MAX
-from sigfilter.doctor import Doctor
 from sigfilter.graph.auth import TokenSource
 from sigfilter.graph.client import GraphClient
+from sigfilter.ops.doctor import Doctor
 from sigfilter.store.redis_store import RedisPublisher
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.postfixctl import available
+from harness.stack import Stack, running_stack
 from hostile_mail import HEAD, many_parts, nested
-from postfixctl import available
 from sigfilter.engine import rewrite, tenant_options
 from sigfilter.mime.headers import parse_header_block
 from sigfilter.service import SignatureService, embedded_store
-from stack import Stack, running_stack
 from support import MESSAGES, decoded_leaves, to_crlf
 
 pytestmark = pytest.mark.skipif(not available(), reason="needs root and Postfix")

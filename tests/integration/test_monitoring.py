@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 import yaml
 
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance
+from harness.redis_server import RedisServer
+from harness.sink import Sink, free_port
+from harness.stack import Stack
 from promql import RULES, exported_names, metric_names, rule_exprs
-from redis_server import RedisServer
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.store.redis_store import RedisPublisher
-from sink import Sink, free_port
-from stack import Stack
 from support import MESSAGES, to_crlf
 
 ROOT = Path(__file__).resolve().parents[2]

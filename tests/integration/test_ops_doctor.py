@@ -21,14 +21,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance
-from redis_server import RedisServer
-from sigfilter import cli_ops
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance
+from harness.redis_server import RedisServer
+from harness.sink import Sink, free_port
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.cli import main
+from sigfilter.cli import ops as cli_ops
 from sigfilter.store.redis_store import RedisPublisher
-from sink import Sink, free_port
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 RETURN_HOST = "example-com.mail.protection.outlook.com"  # examples/catalog's tenant

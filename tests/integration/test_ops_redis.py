@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance
-from redis_server import RedisServer
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance
+from harness.redis_server import RedisServer
+from harness.sink import Sink, free_port
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.store.redis_store import RedisPublisher
-from sink import Sink, free_port
 from support import MESSAGES, decoded_leaves, to_crlf
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"

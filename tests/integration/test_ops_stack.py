@@ -23,12 +23,12 @@ import pytest
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
-from milterctl import MilterProcess
+from harness.milterctl import MilterProcess
+from harness.sink import free_port
+from harness.stack import Stack, running_stack
 from sigfilter.cli import main
-from sigfilter.health import probe_milter
-from sigfilter.logline import parse_kv
-from sink import free_port
-from stack import Stack, running_stack
+from sigfilter.milter.logline import parse_kv
+from sigfilter.ops.health import probe_milter
 from support import MESSAGES, to_crlf
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import postfixctl
-from postfixctl import PostfixInstance, new_workdir
-from sink import Sink, free_port
+from harness import postfixctl
+from harness.postfixctl import PostfixInstance, new_workdir
+from harness.sink import Sink, free_port
 
 SENDER = "avery.quill@example.com"
 RCPT = "jane@customer.example"

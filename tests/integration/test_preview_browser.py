@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from playwright.sync_api import Browser, Frame, Page, expect, sync_playwright
 
-from previewctl import PreviewServer
+from harness.previewctl import PreviewServer
 from sigfilter.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from previewctl import EventStream, PreviewServer
+from harness.previewctl import EventStream, PreviewServer
 from sigfilter.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

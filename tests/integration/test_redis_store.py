@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from connects import ATTEMPTS_PER_LOOKUP, Connects
-from redis_server import RedisServer
+from harness.connects import ATTEMPTS_PER_LOOKUP, Connects
+from harness.redis_server import RedisServer
 from sigfilter.store import (
     CachedStore,
     MemoryStore,

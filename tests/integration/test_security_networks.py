@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from postfixctl import EOP_RANGES, POSTMAP, cidr_table, connector_ranges
+from harness.postfixctl import EOP_RANGES, POSTMAP, cidr_table, connector_ranges
 
 
 def lookup(table: Path, addresses: list[str]) -> dict[str, str]:

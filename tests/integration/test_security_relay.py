@@ -1,6 +1,6 @@
 """Not an open relay, and no cross-tenant mail: through real Postfix, milter and sinks.
 
-The stack (tests/securestack.py) runs the production inbound policy: only 127.0.0.1 is
+The stack (tests/harness/securestack.py) runs the production inbound policy: only 127.0.0.1 is
 a connector source, TLS with a client certificate from the connector CA is required,
 the milter checks the certificate's name and the Exchange tenant stamp.
 """
@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from securestack import (
+from harness.securestack import (
     AVERY,
     CONNECTOR_NAME,
     OPS,

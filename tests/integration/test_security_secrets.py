@@ -15,13 +15,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance, new_workdir
-from redis_server import RedisServer
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance, new_workdir
+from harness.redis_server import RedisServer
+from harness.sink import Sink, free_port
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.cli import main
 from sigfilter.store.redis_store import RedisPublisher, connect
-from sink import Sink, free_port
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 AVERY = "avery.quill@example.com"

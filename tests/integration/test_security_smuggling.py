@@ -18,8 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from securestack import AVERY, OPS, RCPT, TENANT_A_ID, TENANT_B_ID, SecureStack, message
-from tlsca import client_context
+from harness.securestack import AVERY, OPS, RCPT, TENANT_A_ID, TENANT_B_ID, SecureStack, message
+from harness.tlsca import client_context
 
 # The bare-LF end-of-data forms (what the probes used), each followed by a second
 # transaction for the other tenant's domain.

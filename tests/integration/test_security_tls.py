@@ -1,4 +1,4 @@
-"""TLS on both legs, with throwaway CAs (tests/tlsca.py) and the real Postfix.
+"""TLS on both legs, with throwaway CAs (tests/harness/tlsca.py) and the real Postfix.
 
 Inbound: TLS 1.2+ only (a TLS 1.1 client is refused by our smtpd, not by its own
 OpenSSL). Return leg: the tenant host's certificate is verified (chain and name); a
@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from securestack import TENANT_HOST, SecureStack, TlsSink, message, peer_cn
-from sink import Sink
-from tlsca import TestCA, client_context, pin_version, server_context
+from harness.securestack import TENANT_HOST, SecureStack, TlsSink, message, peer_cn
+from harness.sink import Sink
+from harness.tlsca import TestCA, client_context, pin_version, server_context
 
 
 def offered_version(ca: TestCA, version: ssl.TLSVersion, ciphers: str = "") -> str | None:

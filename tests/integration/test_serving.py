@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from connects import ATTEMPTS_PER_LOOKUP, Connects
-from redis_server import RedisServer
+from harness.connects import ATTEMPTS_PER_LOOKUP, Connects
+from harness.redis_server import RedisServer
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.cli import main
 from sigfilter.engine import Options, rewrite, rewritten_message

@@ -8,8 +8,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from postfixctl import PostfixInstance, new_workdir
-from sink import Sink, free_port
+from harness.postfixctl import PostfixInstance, new_workdir
+from harness.sink import Sink, free_port
 
 
 def self_signed(folder: Path, name: str) -> tuple[str, str]:

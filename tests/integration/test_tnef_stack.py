@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import AVERY, CATALOG, Stack, running_stack
 from sigfilter.mime.headers import parse_header_block
-from stack import AVERY, CATALOG, Stack, running_stack
 from support import SIG_TOKEN, parse, to_crlf
 from tnefdata import corpus_message, held_attachments, tnef_in
 

@@ -13,8 +13,8 @@ from dkimtest import FakeDns, make_key
 from sigfilter.catalog import CatalogError, compile_catalog, load_catalog
 from sigfilter.catalog.compiled import TenantRecord
 from sigfilter.cli import main
-from sigfilter.cli_dkim import zone_strings
-from sigfilter.dkimkeys import (
+from sigfilter.cli.dkim import zone_strings
+from sigfilter.dkim.keys import (
     KeyCache,
     KeyFileError,
     policy_for,

@@ -15,9 +15,9 @@ import dkim
 import pytest
 
 from dkimtest import ARC_SELECTOR, RELAY, FakeDns, make_key, presign
-from sigfilter.milter import ACCEPT, MilterSettings, SigfilterMilter
+from sigfilter.milter.callbacks import ACCEPT, MilterSettings, SigfilterMilter
+from sigfilter.milter.runtime import Runtime, RuntimeHolder
 from sigfilter.mime.headers import parse_header_block
-from sigfilter.runtime import Runtime, RuntimeHolder
 from sigfilter.service import SignatureService, embedded_store
 from support import milter_runtime
 

@@ -26,7 +26,7 @@ from dkimtest import (
     make_key,
     presign,
 )
-from sigfilter.dkimsign import (
+from sigfilter.dkim.sign import (
     AuthChanges,
     AuthPolicy,
     SigningError,

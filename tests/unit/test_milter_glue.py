@@ -12,8 +12,7 @@ import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sigfilter.logline import parse_kv
-from sigfilter.milter import (
+from sigfilter.milter.callbacks import (
     ACCEPT,
     CONTINUE,
     REJECT,
@@ -24,8 +23,9 @@ from sigfilter.milter import (
     negotiated_callbacks,
     reload_once,
 )
+from sigfilter.milter.logline import parse_kv
+from sigfilter.milter.runtime import Runtime, RuntimeHolder
 from sigfilter.mime import codec
-from sigfilter.runtime import Runtime, RuntimeHolder
 from sigfilter.service import SignatureService, embedded_store
 from sigfilter.store.base import StoreUnavailable
 from support import milter_runtime
@@ -176,7 +176,7 @@ def test_engine_error_passes_unchanged(runtime: Runtime, monkeypatch: pytest.Mon
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("sigfilter.milter.rewrite", broken)
+    monkeypatch.setattr("sigfilter.milter.callbacks.rewrite", broken)
     m = Recorder(runtime)
     assert feed(m, "avery.quill@example.com", PLAIN, BODY)[-1] == ACCEPT
     assert m.actions == []

@@ -16,17 +16,17 @@ from click.testing import CliRunner
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sigfilter import cli_ops
 from sigfilter.cli import main
+from sigfilter.cli import ops as cli_ops
 from sigfilter.config import ConfigError, MilterConfig, load_config
-from sigfilter.doctor import Doctor, Finding, PostconfFailed, report
-from sigfilter.health import HealthError, Negotiated
-from sigfilter.logline import format_line, parse_kv
-from sigfilter.metrics import Metrics, MetricsServer, MinuteHistory, start_server
-from sigfilter.milter import ACCEPT, MilterSettings, SigfilterMilter, sd_notify
-from sigfilter.runtime import Runtime, RuntimeHolder
+from sigfilter.milter.callbacks import ACCEPT, MilterSettings, SigfilterMilter, sd_notify
+from sigfilter.milter.logline import format_line, parse_kv
+from sigfilter.milter.runtime import Runtime, RuntimeHolder
+from sigfilter.ops.doctor import Doctor, Finding, PostconfFailed, report
+from sigfilter.ops.health import HealthError, Negotiated
+from sigfilter.ops.metrics import Metrics, MetricsServer, MinuteHistory, start_server
+from sigfilter.ops.stats import render, summarise
 from sigfilter.service import SignatureService, embedded_store
-from sigfilter.stats import render, summarise
 from sigfilter.store.base import StoreUnavailable
 from sigfilter.store.cache import CachedStore
 from support import milter_runtime

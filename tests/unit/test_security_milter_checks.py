@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sigfilter.metrics import Metrics
-from sigfilter.milter import (
+from sigfilter.milter.callbacks import (
     ACCEPT,
     CONTINUE,
     REJECT,
@@ -19,7 +18,8 @@ from sigfilter.milter import (
     MilterSettings,
     SigfilterMilter,
 )
-from sigfilter.runtime import Runtime, RuntimeHolder
+from sigfilter.milter.runtime import Runtime, RuntimeHolder
+from sigfilter.ops.metrics import Metrics
 from sigfilter.service import SignatureService, embedded_store
 from support import milter_runtime
 

@@ -13,12 +13,12 @@ import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from sigfilter.logline import parse_kv
-from sigfilter.metrics import Metrics
-from sigfilter.milter import ACCEPT, MilterSettings, SigfilterMilter
-from sigfilter.runtime import Runtime, RuntimeHolder
+from sigfilter.milter.callbacks import ACCEPT, MilterSettings, SigfilterMilter
+from sigfilter.milter.logline import parse_kv
+from sigfilter.milter.runtime import Runtime, RuntimeHolder
+from sigfilter.ops.metrics import Metrics
+from sigfilter.ops.stats import render, summarise
 from sigfilter.service import SignatureService, embedded_store
-from sigfilter.stats import render, summarise
 from support import milter_runtime
 from tnefdata import corpus_message
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from ..metrics import parse_listen
+from ..ops.metrics import parse_listen
 from .app import create_app
 from .state import PreviewState
 

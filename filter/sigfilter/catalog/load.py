@@ -32,8 +32,8 @@ from ..defaults import (
     MODES,
     TNEF_MODES,
 )
-from ..dkimkeys import KeyFileError, check_key_mode
-from ..dkimsign import DKIM_POLICIES
+from ..dkim.keys import KeyFileError, check_key_mode
+from ..dkim.sign import DKIM_POLICIES
 from ..placement.admintext import MAX_PATTERN, literal_source
 from .model import (
     SCOPES,

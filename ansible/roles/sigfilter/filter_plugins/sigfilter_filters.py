@@ -1,7 +1,7 @@
 """Filters that render sigfilter's Postfix templates exactly as the test stack does.
 
 postfix/*.tmpl use ${NAME} placeholders (Python's string.Template), shared by this role
-and tests/postfixctl.py, so the relay Ansible writes and the relay the tests run come
+and tests/harness/postfixctl.py, so the relay Ansible writes and the relay the tests run come
 from one source.
 """
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from .catalog.model import Tenant
-from .cli_base import SigfilterError, _default_catalog, _load, catalog_option, redis_option
-from .defaults import SYNC_STATE_DIR
+from ..catalog.model import Tenant
+from ..defaults import SYNC_STATE_DIR
+from .base import SigfilterError, _default_catalog, _load, catalog_option, redis_option
 
 
 @click.command("sync")
@@ -50,8 +50,8 @@ def users_sync(
       sigfilter users sync --tenant example.com --dry-run
       sigfilter users sync --all --redis redis://127.0.0.1:6379/0
     """
-    from .cli_sync_job import SyncJob  # noqa: PLC0415 - see the module doc
-    from .graph.sync import StateStore  # noqa: PLC0415
+    from ..graph.sync import StateStore  # noqa: PLC0415
+    from .sync_job import SyncJob  # noqa: PLC0415 - see the module doc
 
     root = catalog_dir or _default_catalog()
     chosen = _chosen(root, tenants, all_tenants)

@@ -14,11 +14,18 @@ import click
 import dkim as dkimpy  # type: ignore[import-untyped]
 from dkim import dnsplug
 
-from .catalog import Tenant
-from .cli_base import CannotWrite, InputUnreadable, ServiceUnavailable, SigfilterError, _tenant
-from .cli_base import catalog_option as _catalog_option
-from .defaults import DKIM_DNS_TIMEOUT, DKIM_KEY_BITS
-from .dkimkeys import KeyFileError, generate_key, read_key, record_matches, record_name, txt_record
+from ..catalog import Tenant
+from ..defaults import DKIM_DNS_TIMEOUT, DKIM_KEY_BITS
+from ..dkim.keys import (
+    KeyFileError,
+    generate_key,
+    read_key,
+    record_matches,
+    record_name,
+    txt_record,
+)
+from .base import CannotWrite, InputUnreadable, ServiceUnavailable, SigfilterError, _tenant
+from .base import catalog_option as _catalog_option
 
 DEFAULT_KEY_DIR = Path("/etc/sigfilter/dkim")
 TxtLookup = Callable[..., bytes | None]

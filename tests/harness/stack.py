@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance
-from sink import Sink, free_port
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance
+from harness.sink import Sink, free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CATALOG = REPO / "examples" / "catalog"
 AVERY = "avery.quill@example.com"
 RCPT = "jane@customer.example"

@@ -25,15 +25,15 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance, new_workdir
-from redis_server import RedisServer
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance, new_workdir
+from harness.redis_server import RedisServer
+from harness.sink import Sink, SinkMessage, free_port
+from harness.tlsca import Issued, TestCA, client_context, server_context
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.store.redis_store import RedisPublisher
-from sink import Sink, SinkMessage, free_port
-from tlsca import Issued, TestCA, client_context, server_context
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CATALOG = REPO / "examples" / "catalog"
 # The production profile's Postfix settings come from the Ansible role's defaults.
 ROLE_DEFAULTS: dict[str, Any] = yaml.safe_load(

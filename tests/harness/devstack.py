@@ -1,7 +1,7 @@
 """The local stack behind `make run`: Postfix + milter + a sink standing in for the tenant.
 
-    python tests/devstack.py up      # start everything, print how to use it, wait
-    python tests/devstack.py down    # stop a stack started by `up` (by process id)
+    python tests/harness/devstack.py up      # start everything, print how to use it, wait
+    python tests/harness/devstack.py down    # stop a stack started by `up` (by process id)
 
 All on 127.0.0.1: Postfix listens on 2525, the sink (the tenant's return host) on 2526.
 Signed mail is written to run/inbox/. Ctrl-C, `make stop` or SIGTERM stops everything.
@@ -16,13 +16,13 @@ import sys
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for harness
 
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance, new_workdir
-from sink import Sink
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance, new_workdir
+from harness.sink import Sink
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "run"
 PIDFILE = RUN / "devstack.pid"
 SMTPD_PORT = 2525

@@ -32,7 +32,7 @@ from sigfilter.catalog.compiled import tenant_record
 from sigfilter.defaults import MILTER_TIMEOUTS
 from sigfilter.postfix_maps import render_maps, return_host
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "postfix"
 HOST = "127.0.0.1"
 POSTFIX = "/usr/sbin/postfix"

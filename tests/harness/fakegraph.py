@@ -35,9 +35,9 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from tlsca import TestCA, server_context
+from harness.tlsca import TestCA, server_context
 
-DATA = Path(__file__).parent / "data" / "graph"
+DATA = Path(__file__).resolve().parents[1] / "data" / "graph"
 EXAMPLES: dict[str, Any] = json.loads((DATA / "docs-examples.json").read_text())
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT_ID = "6731de76-14a6-49ae-97bc-6eba6914391e"

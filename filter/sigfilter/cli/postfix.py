@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from .catalog.compiled import tenant_record
-from .cli_base import CannotWrite, CatalogInvalid, SigfilterError, _load, catalog_option
-from .postfix_maps import MAP_FILES, MapError, Maps, differences, render_maps
+from ..catalog.compiled import tenant_record
+from ..postfix_maps import MAP_FILES, MapError, Maps, differences, render_maps
+from .base import CannotWrite, CatalogInvalid, SigfilterError, _load, catalog_option
 
 
 def _transports(values: tuple[str, ...]) -> dict[str, str]:

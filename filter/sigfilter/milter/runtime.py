@@ -18,11 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .defaults import CONNECTOR_CERT_NAME, DEFAULT_MAX_SIZE, MESSAGE_TIME_LIMIT, REWRITE_WORKERS
-from .dkimkeys import KeyCache, cached_dns
-from .dkimsign import DnsFunc
-from .metrics import Metrics
-from .service import SignatureService
+from ..defaults import CONNECTOR_CERT_NAME, DEFAULT_MAX_SIZE, MESSAGE_TIME_LIMIT, REWRITE_WORKERS
+from ..dkim.keys import KeyCache, cached_dns
+from ..dkim.sign import DnsFunc
+from ..ops.metrics import Metrics
+from ..service import SignatureService
 
 
 @dataclass(frozen=True, slots=True)

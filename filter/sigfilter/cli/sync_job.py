@@ -17,12 +17,24 @@ from pathlib import Path
 import click
 import requests
 
-from .atomic import write_atomic
-from .catalog.fields import FIELD_NAMES
-from .catalog.importers import DirectoryImportError, diff_users, to_catalog_csv
-from .catalog.load import PHOTOS_DIR
-from .catalog.model import Tenant
-from .cli_base import (
+from ..atomic import write_atomic
+from ..catalog.fields import FIELD_NAMES
+from ..catalog.importers import DirectoryImportError, diff_users, to_catalog_csv
+from ..catalog.load import PHOTOS_DIR
+from ..catalog.model import Tenant
+from ..graph.auth import CredentialError, TokenSource
+from ..graph.client import GraphClient, GraphDenied, GraphError, GraphUnavailable
+from ..graph.photos import photo_name
+from ..graph.sync import (
+    DirectorySync,
+    StateError,
+    StateStore,
+    SyncBusy,
+    SyncOutcome,
+    SyncState,
+)
+from ..ops.metrics import sync_metrics_text
+from .base import (
     CannotWrite,
     InputUnreadable,
     InsecureConfig,
@@ -32,18 +44,6 @@ from .cli_base import (
     publish_catalog,
     report_user_changes,
 )
-from .graph.auth import CredentialError, TokenSource
-from .graph.client import GraphClient, GraphDenied, GraphError, GraphUnavailable
-from .graph.photos import photo_name
-from .graph.sync import (
-    DirectorySync,
-    StateError,
-    StateStore,
-    SyncBusy,
-    SyncOutcome,
-    SyncState,
-)
-from .metrics import sync_metrics_text
 
 # How the Graph client waits on Retry-After; tests put a recorder here (no real waits).
 SLEEP: Callable[[float], None] = time.sleep

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import click
 
-from .config import ConfigError, MilterConfig, load_config
-from .defaults import DEFAULT_CONFIG, HEALTH_TIMEOUT, HISTORY_MINUTES, METRICS_URL, SYNC_STATE_DIR
-from .doctor import Doctor, Finding, Resolve, dns_resolve, report
-from .health import HealthError, fetch_json, metrics_endpoint, probe_milter
-from .stats import render, summarise
-from .store.redis_store import redacted
+from ..config import ConfigError, MilterConfig, load_config
+from ..defaults import DEFAULT_CONFIG, HEALTH_TIMEOUT, HISTORY_MINUTES, METRICS_URL, SYNC_STATE_DIR
+from ..ops.doctor import Doctor, Finding, Resolve, dns_resolve, report
+from ..ops.health import HealthError, fetch_json, metrics_endpoint, probe_milter
+from ..ops.stats import render, summarise
+from ..store.redis_store import redacted
 
 
 @click.command()

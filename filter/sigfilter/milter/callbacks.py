@@ -27,26 +27,26 @@ from typing import Any
 import Milter  # type: ignore[import-untyped]
 import milter as milter_module  # type: ignore[import-not-found]
 
-from .address import Address
-from .catalog import TenantRecord
-from .defaults import (
+from ..address import Address
+from ..catalog import TenantRecord
+from ..defaults import (
     DKIM_SIGN_TIME_LIMIT,
     METRICS_LISTEN,
     MILTER_BACKLOG,
     PROCESSED_HEADER,
     TENANT_ID_HEADER,
 )
-from .dkimkeys import KeyFileError, policy_for
-from .dkimsign import AuthChanges, SigningError, auth_changes
-from .engine import Result, rewrite, tenant_options
-from .identity import connector_verdict, sender_verdict, stamp_verdict
+from ..dkim.keys import KeyFileError, policy_for
+from ..dkim.sign import AuthChanges, SigningError, auth_changes
+from ..engine import Result, rewrite, tenant_options
+from ..identity import connector_verdict, sender_verdict, stamp_verdict
+from ..mime.headers import HeaderBlock, parse_content_type, parse_header_block
+from ..ops.metrics import start_server
+from ..reasons import PassReason
+from ..service import SignatureService
+from ..skips import Skip, check_headers, type_reason
 from .logline import format_line
-from .metrics import start_server
-from .mime.headers import HeaderBlock, parse_content_type, parse_header_block
-from .reasons import PassReason
 from .runtime import LineWriter, MilterSettings, Runtime, RuntimeHolder
-from .service import SignatureService
-from .skips import Skip, check_headers, type_reason
 
 log = logging.getLogger("sigfilter.milter")
 message_log = logging.getLogger("sigfilter.message")  # the one line per message

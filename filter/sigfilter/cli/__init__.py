@@ -15,18 +15,32 @@ from typing import Any
 
 import click
 
-from . import __version__, cli_dkim, cli_m365, cli_ops, cli_postfix, cli_sync
-from .atomic import write_atomic
-from .catalog import CatalogError, RenderError
-from .catalog.check import catalog_warnings, check_catalog
-from .catalog.importers import (
+from .. import __version__
+from ..atomic import write_atomic
+from ..catalog import CatalogError, RenderError
+from ..catalog.check import catalog_warnings, check_catalog
+from ..catalog.importers import (
     DirectoryImportError,
     diff_users,
     parse_catalog_csv,
     parse_directory,
     to_catalog_csv,
 )
-from .cli_base import (  # noqa: F401 - re-exported: tests and the command modules use them
+from ..config import ConfigError, MilterConfig, load_config
+from ..defaults import LOG_FORMATS, MODES, TNEF_MODES, Mode
+from ..engine import Result
+from ..milter.callbacks import MilterSettings, block_signals, run
+from ..milter.supervisor import supervise
+from ..previewing import preview_message
+from ..secrets import SecretFileError, read_secret
+from ..service import SignatureService, embedded_store, redis_service
+from ..store.redis_store import RedisPublisher, redacted
+from . import dkim as cli_dkim
+from . import m365 as cli_m365
+from . import ops as cli_ops
+from . import postfix as cli_postfix
+from . import sync as cli_sync
+from .base import (  # noqa: F401 - re-exported: tests and the command modules use them
     EXIT_CATALOG,
     CannotWrite,
     CatalogInvalid,
@@ -47,15 +61,6 @@ from .cli_base import (  # noqa: F401 - re-exported: tests and the command modul
     redis_option,
     report_user_changes,
 )
-from .config import ConfigError, MilterConfig, load_config
-from .defaults import LOG_FORMATS, MODES, TNEF_MODES, Mode
-from .engine import Result
-from .milter import MilterSettings, block_signals, run
-from .previewing import preview_message
-from .secrets import SecretFileError, read_secret
-from .service import SignatureService, embedded_store, redis_service
-from .store.redis_store import RedisPublisher, redacted
-from .supervisor import supervise
 
 
 def _service(catalog_dir: Path | None) -> SignatureService:
@@ -251,7 +256,7 @@ def catalog_preview(serve: bool, listen: str, allow_remote: bool, catalog_dir: P
             "sigfilter signature show --sender ADDR"
         )
     # Imported here: the other commands do not pay for Starlette and uvicorn.
-    from .admin.server import NotLoopback, serve_preview  # noqa: PLC0415
+    from ..admin.server import NotLoopback, serve_preview  # noqa: PLC0415
 
     root = catalog_dir or _default_catalog()
     try:

@@ -15,7 +15,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from .defaults import HEALTH_TIMEOUT
+from ..defaults import HEALTH_TIMEOUT
 
 SMFIC_OPTNEG = b"O"
 SMFIC_QUIT = b"Q"

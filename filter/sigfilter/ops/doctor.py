@@ -16,22 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .catalog import CatalogError, load_catalog
-from .catalog.check import check_catalog
-from .catalog.compiled import tenant_record
-from .catalog.model import Catalog
-from .config import MilterConfig
-from .defaults import (
+from ..catalog import CatalogError, load_catalog
+from ..catalog.check import check_catalog
+from ..catalog.compiled import tenant_record
+from ..catalog.model import Catalog
+from ..config import MilterConfig
+from ..defaults import (
     CERT_WARN_DAYS,
     HEALTH_TIMEOUT,
     MILTER_DEFAULT_ACTION,
     MILTER_TIMEOUTS,
     SYNC_STATE_DIR,
 )
+from ..postfix_maps import MapError, differences, render_maps
+from ..secrets import SecretFileError, read_secret
+from ..store.redis_store import RedisPublisher, connect, redacted
 from .health import HealthError, Negotiated, fetch_json, probe_milter
-from .postfix_maps import MapError, differences, render_maps
-from .secrets import SecretFileError, read_secret
-from .store.redis_store import RedisPublisher, connect, redacted
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -506,7 +506,7 @@ class Doctor:
     def check_sync(self) -> Iterator[Finding]:
         if self.catalog is None:
             return
-        from .graph.status import sync_status  # noqa: PLC0415 - only when a tenant syncs
+        from ..graph.status import sync_status  # noqa: PLC0415 - only when a tenant syncs
 
         for key, tenant in sorted(self.catalog.tenants.items()):
             if tenant.graph is not None and (not self.tenant or key == self.tenant):

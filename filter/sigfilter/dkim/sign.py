@@ -33,10 +33,10 @@ from dkim.canonicalization import (  # type: ignore[import-untyped]
 )
 from dkim.util import InvalidTagValueList, parse_tag_value  # type: ignore[import-untyped]
 
-from .defaults import DKIM_MAX_VERIFY, PROCESSED_HEADER
-from .mime.edits import HeaderEdit, apply_header_edits
-from .mime.headers import parse_header_block
-from .reasons import SignReason
+from ..defaults import DKIM_MAX_VERIFY, PROCESSED_HEADER
+from ..mime.edits import HeaderEdit, apply_header_edits
+from ..mime.headers import parse_header_block
+from ..reasons import SignReason
 
 DkimPolicy = Literal["keep", "strip", "resign"]
 DKIM_POLICIES: tuple[DkimPolicy, ...] = ("keep", "strip", "resign")

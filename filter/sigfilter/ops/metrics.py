@@ -28,9 +28,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from .defaults import HISTORY_MINUTES, REWRITE_BUCKETS
-from .mime.tnef import class_label
-from .store.base import RecordStore, StoreUnavailable
+from ..defaults import HISTORY_MINUTES, REWRITE_BUCKETS
+from ..mime.tnef import class_label
+from ..store.base import RecordStore, StoreUnavailable
 
 log = logging.getLogger("sigfilter.metrics")
 

@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 
 import click
 
-from .catalog import CatalogError, RenderError, Tenant, compile_catalog, load_catalog
-from .catalog.check import check_catalog
-from .catalog.importers import UserDiff
-from .secrets import SecretFileError, read_secret
-from .store.redis_store import RedisPublisher, connect, redacted
+from ..catalog import CatalogError, RenderError, Tenant, compile_catalog, load_catalog
+from ..catalog.check import check_catalog
+from ..catalog.importers import UserDiff
+from ..secrets import SecretFileError, read_secret
+from ..store.redis_store import RedisPublisher, connect, redacted
 
 F = TypeVar("F", bound=Callable[..., Any])
 

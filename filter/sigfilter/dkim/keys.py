@@ -19,9 +19,9 @@ from typing import Any, Protocol
 import dkim.crypto  # type: ignore[import-untyped]
 import dkim.dnsplug  # type: ignore[import-untyped]
 
-from .defaults import DKIM_DNS_CACHE_TTL, DKIM_DNS_TIMEOUT, DKIM_KEY_BITS
-from .dkimsign import DKIM_POLICIES, AuthPolicy, DnsFunc, SigningKey
-from .secrets import SecretFileError, check_secret_file, read_secret_bytes
+from ..defaults import DKIM_DNS_CACHE_TTL, DKIM_DNS_TIMEOUT, DKIM_KEY_BITS
+from ..secrets import SecretFileError, check_secret_file, read_secret_bytes
+from .sign import DKIM_POLICIES, AuthPolicy, DnsFunc, SigningKey
 
 
 class KeyFileError(Exception):

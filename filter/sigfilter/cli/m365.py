@@ -10,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .cli_base import SigfilterError, _tenant
-from .cli_base import catalog_option as _catalog_option
-from .defaults import RULE_SIZE_LIMIT
-from .m365 import ScriptError, TenantSetup, remove_script, setup_script
+from .. import __version__
+from ..defaults import RULE_SIZE_LIMIT
+from ..m365 import ScriptError, TenantSetup, remove_script, setup_script
+from .base import SigfilterError, _tenant
+from .base import catalog_option as _catalog_option
 
 
 @click.group()

@@ -1,0 +1,1 @@
+"""DKIM and ARC: signing the rewritten message, and the keys."""

@@ -1,0 +1,1 @@
+"""Operating the service: doctor, health probes, stats, metrics."""
