@@ -33,10 +33,14 @@ from .defaults import (
     CONNECTOR_CERT_NAME,
     DEFAULT_MAX_SIZE,
     HOLD_USERS,
+    LOG_FORMAT,
     LOG_FORMATS,
+    LOG_SENDER,
     LOG_SENDERS,
     METRICS_LISTEN,
     REDIS_TIMEOUT,
+    TENANT_ID_MISMATCH,
+    TENANT_ID_MISSING,
     TENANT_MISMATCH_ACTIONS,
     TENANT_MISSING_ACTIONS,
 )
@@ -59,11 +63,11 @@ class MilterConfig:
     redis_timeout: float = REDIS_TIMEOUT
     log_level: str = "info"
     metrics: str = METRICS_LISTEN
-    log_format: str = "kv"
-    log_sender: str = "domain"
+    log_format: str = LOG_FORMAT
+    log_sender: str = LOG_SENDER
     connector_cert_name: str = CONNECTOR_CERT_NAME
-    tenant_id_mismatch: str = "reject"
-    tenant_id_missing: str = "reject"
+    tenant_id_mismatch: str = TENANT_ID_MISMATCH
+    tenant_id_missing: str = TENANT_ID_MISSING
     redis_password_file: str = ""
     allow_root: bool = False
     hold_users: bool = HOLD_USERS

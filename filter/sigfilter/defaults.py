@@ -63,10 +63,12 @@ HISTORY_MINUTES = 60  # per-minute counts kept for `sigfilter stats` (the last h
 # Rewrite time histogram buckets (seconds): the engine takes ~1 ms; the limit is 5 s.
 REWRITE_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 LOG_FORMATS = ("kv", "json")  # the per-message log line: key=value or one JSON object
+LOG_FORMAT = "kv"
 LOG_SENDERS = ("domain", "address")  # what of the sender the log line shows
+LOG_SENDER = "domain"
 HEALTH_TIMEOUT = 3.0  # seconds `sigfilter health` waits for the milter and the status
 CERT_WARN_DAYS = 21  # doctor warns when a certificate expires sooner than this
-# DKIM and ARC after the rewrite (dkimsign, dkimkeys).
+# DKIM and ARC after the rewrite (dkim/sign.py, dkim/keys.py).
 DKIM_DEFAULT_POLICY = "keep"  # keep | strip | resign; keep is safe behind Exchange Online
 DKIM_MAX_VERIFY = 5  # original DKIM signatures checked for our Authentication-Results
 DKIM_DNS_TIMEOUT = 2.0  # seconds per DNS TXT lookup
@@ -82,6 +84,8 @@ TENANT_ID_HEADER = "X-MS-Exchange-CrossTenant-Id"
 # and when it is absent (or the catalog has no tenant_id): refuse, or defer.
 TENANT_MISMATCH_ACTIONS = ("reject", "tempfail")
 TENANT_MISSING_ACTIONS = ("reject", "tempfail", "accept")
+TENANT_ID_MISMATCH = "reject"  # a foreign tenant stamp (SECURITY.md)
+TENANT_ID_MISSING = "reject"  # no tenant stamp
 # The Exchange Online setup script (m365.py).
 # Mail over this size is never routed to the relay by the transport rule: well under
 # Postfix's message_size_limit (35 MB in postfix/), as the vendors do (22.5–30 MB).

@@ -50,7 +50,7 @@ LookupReason = Literal[
     "ok", "unknown-sender", "no-signature", "no-rule", "rule-skip", "store-unavailable"
 ]
 
-# DKIM/ARC signing that cannot be done as the tenant's policy asks (dkimsign.SigningError).
+# DKIM/ARC signing that cannot be done as the tenant's policy asks (dkim.sign.SigningError).
 SignReason = Literal["dkim-key", "dkim-sign", "arc-config", "arc-sign"]
 
 # What the engine's Result says: signed ("ok") or why not.

@@ -135,7 +135,7 @@ class Tenant:
     users: dict[str, dict[str, str]] = field(default_factory=dict)
     user_columns: tuple[str, ...] = ()
     rules: tuple[Rule, ...] = ()
-    # [dkim] and [arc] in tenant.toml (see dkimsign): keep is the safe default.
+    # [dkim] and [arc] in tenant.toml (see dkim/sign.py): keep is the safe default.
     dkim_policy: str = "keep"  # keep | strip | resign
     dkim_selector: str = ""
     dkim_domain: str = ""

@@ -1,14 +1,11 @@
-"""What every ``sigfilter`` command module shares: the errors and their exit codes,
-the --catalog and --redis options, and reading the catalog.
-
-Exit codes (sysexits.h): 1 general, 2 usage (click), 65 catalog invalid, 66 input
-unreadable, 69 service unavailable, 73 cannot write, 77 running as root, 78 insecure
-configuration.
-"""
+"""What the ``sigfilter`` command modules share: the --catalog and --redis options,
+reading the catalog and the input, writing the output. The errors and their exit codes
+are in errors.py (the codes in exits.py)."""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,40 +17,18 @@ from ..catalog import CatalogError, RenderError, Tenant, compile_catalog, load_c
 from ..catalog.check import check_catalog
 from ..catalog.importers import UserDiff
 from ..secrets import SecretFileError, read_secret
+from ..service import SignatureService, embedded_store
 from ..store.redis_store import RedisPublisher, connect, redacted
+from .errors import (
+    CannotWrite,
+    CatalogInvalid,
+    InputUnreadable,
+    InsecureConfig,
+    ServiceUnavailable,
+    SigfilterError,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class SigfilterError(click.ClickException):
-    exit_code = 1
-
-
-class CatalogInvalid(SigfilterError):
-    exit_code = 65
-
-
-class InputUnreadable(SigfilterError):
-    exit_code = 66
-
-
-class ServiceUnavailable(SigfilterError):
-    exit_code = 69
-
-
-class CannotWrite(SigfilterError):
-    exit_code = 73
-
-
-class RunningAsRoot(SigfilterError):
-    exit_code = 77  # EX_NOPERM
-
-
-class InsecureConfig(SigfilterError):
-    exit_code = 78  # EX_CONFIG
-
-
-EXIT_CATALOG = CatalogInvalid.exit_code
 
 
 def _default_catalog() -> Path:
@@ -171,3 +146,32 @@ def report_user_changes(diff: UserDiff, summary: str) -> str:
             fields = ", ".join(sorted(diff.changes.get(email, {})))
             lines.append(f"{label:8} {email}" + (f" ({fields})" if fields else ""))
     return "\n".join([*lines, summary])
+
+
+def _service(catalog_dir: Path | None) -> SignatureService:
+    try:
+        return SignatureService(embedded_store(catalog_dir or _default_catalog()))
+    except CatalogError as exc:
+        raise CatalogInvalid("the catalog has problems:\n  " + "\n  ".join(exc.problems)) from exc
+    except RenderError as exc:
+        raise CatalogInvalid(str(exc)) from exc
+
+
+def _read(path: Path) -> bytes:
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputUnreadable(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _write(output: Path | None, data: bytes) -> None:
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise CannotWrite(f"cannot write {output}: {exc.strerror}") from exc

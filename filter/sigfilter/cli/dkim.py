@@ -1,6 +1,6 @@
 """``sigfilter dkim``: make a tenant's signing key and check its DNS record.
 
-Registered on the root group at the bottom of cli.py. DNS goes through dnspython;
+Loaded by the root group when it runs. DNS goes through dnspython;
 tests hand in their own lookup as ``obj={"dns": fn}`` (CliRunner.invoke).
 """
 
@@ -24,8 +24,9 @@ from ..dkim.keys import (
     record_name,
     txt_record,
 )
-from .base import CannotWrite, InputUnreadable, ServiceUnavailable, SigfilterError, _tenant
+from .base import _tenant
 from .base import catalog_option as _catalog_option
+from .errors import CannotWrite, InputUnreadable, ServiceUnavailable, SigfilterError
 
 DEFAULT_KEY_DIR = Path("/etc/sigfilter/dkim")
 TxtLookup = Callable[..., bytes | None]

@@ -1,7 +1,7 @@
 """``sigfilter m365``: print the Exchange Online PowerShell that wires a tenant to us.
 
 Printed, never run: an Exchange admin reviews it and runs it in their own session.
-Registered on the root group at the bottom of cli.py.
+Loaded by the root group (cli/__init__.py) when the command runs.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import click
 from .. import __version__
 from ..defaults import RULE_SIZE_LIMIT
 from ..m365 import ScriptError, TenantSetup, remove_script, setup_script
-from .base import SigfilterError, _tenant
+from .base import _tenant
 from .base import catalog_option as _catalog_option
+from .errors import SigfilterError
 
 
 @click.group()

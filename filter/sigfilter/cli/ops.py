@@ -1,7 +1,6 @@
-"""Operations commands: `sigfilter health`, `sigfilter stats`, `sigfilter doctor`.
-
-Registered at the bottom of cli.py. Exit codes: 0 fine, 1 something is wrong (what and
-how to fix it is printed), 2 usage.
+"""Operations commands: `sigfilter stats` and `sigfilter doctor` (`health` is in
+health.py: a probe run every few seconds imports nothing it does not need). Exit
+codes: 0 fine, 1 something is wrong (what and how to fix it is printed), 2 usage.
 """
 
 from __future__ import annotations
@@ -12,56 +11,11 @@ from pathlib import Path
 import click
 
 from ..config import ConfigError, MilterConfig, load_config
-from ..defaults import DEFAULT_CONFIG, HEALTH_TIMEOUT, HISTORY_MINUTES, METRICS_URL, SYNC_STATE_DIR
+from ..defaults import DEFAULT_CONFIG, HISTORY_MINUTES, METRICS_URL, SYNC_STATE_DIR
 from ..ops.doctor import Doctor, Finding, Resolve, dns_resolve, report
-from ..ops.health import HealthError, fetch_json, metrics_endpoint, probe_milter
+from ..ops.health import HealthError, fetch_json, metrics_endpoint
 from ..ops.stats import render, summarise
 from ..store.redis_store import redacted
-
-
-@click.command()
-@click.option(
-    "--socket",
-    "spec",
-    required=True,
-    metavar="SPEC",
-    help="The milter's socket as Postfix spells it: unix:PATH or inet:HOST:PORT.",
-)
-@click.option(
-    "--url",
-    default=METRICS_URL,
-    show_default=True,
-    help="The milter's metrics port, for the catalog version ('' skips it).",
-)
-@click.option("--timeout", type=float, default=HEALTH_TIMEOUT, show_default=True,
-              help="Seconds to wait for each answer.")  # fmt: skip
-def health(spec: str, url: str, timeout: float) -> None:
-    """Check that the milter answers, for load-balancer probes and systemd.
-
-    Speaks the milter protocol's option negotiation (what Postfix does first on every
-    connection) and reports the catalog version from the metrics port. Exits 0 when
-    the milter answers (an unreachable metrics port only makes the version unknown),
-    1 when it does not.
-
-    \b
-    Example:
-      sigfilter health --socket unix:/run/sigfilter/milter.sock
-    """
-    try:
-        got = probe_milter(spec, timeout)
-    except HealthError as exc:
-        raise click.ClickException(f"FAIL milter {spec}: {exc}") from exc
-    version = "unknown"
-    note = ""
-    if url:
-        try:
-            status = fetch_json(metrics_endpoint(url, "/status"), timeout)
-            version = str(status.get("catalog_version"))
-        except HealthError as exc:
-            note = f" (status: {exc})"
-    click.echo(
-        f"OK milter {spec} answers (protocol {got.version}); catalog version {version}{note}"
-    )
 
 
 @click.command()

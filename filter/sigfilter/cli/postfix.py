@@ -10,7 +10,8 @@ import click
 
 from ..catalog.compiled import tenant_record
 from ..postfix_maps import MAP_FILES, MapError, Maps, differences, render_maps
-from .base import CannotWrite, CatalogInvalid, SigfilterError, _load, catalog_option
+from .base import _load, catalog_option
+from .errors import CannotWrite, CatalogInvalid, SigfilterError
 
 
 def _transports(values: tuple[str, ...]) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """``sigfilter users sync``: keep a tenant's users.csv current from Microsoft Entra ID.
 
-Registered on the ``users`` group at the bottom of cli.py; the work is in
-cli_sync_job.py, imported when the command runs.
+Added to the ``users`` group in users.py; the work is in
+sync_job.py, imported when the command runs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import click
 
 from ..catalog.model import Tenant
 from ..defaults import SYNC_STATE_DIR
-from .base import SigfilterError, _default_catalog, _load, catalog_option, redis_option
+from .base import _default_catalog, _load, catalog_option, redis_option
+from .errors import SigfilterError
 
 
 @click.command("sync")

@@ -2,7 +2,7 @@
 state and metrics, publish. Imported by the command only when it runs (it brings
 requests, msal and cryptography, which no other command needs at start).
 
-Exit codes as everywhere (cli_base): 1 Graph error, 65 catalog invalid, 69 Graph or
+Exit codes as everywhere (exits.py): 1 Graph error, 65 catalog invalid, 69 Graph or
 Redis unreachable, 73 cannot write, 75 another sync of the tenant is running, 77
 sign-in or permission refused, 78 credential file missing or unsafe.
 """
@@ -34,27 +34,19 @@ from ..graph.sync import (
     SyncState,
 )
 from ..ops.metrics import sync_metrics_text
-from .base import (
+from .base import diff_summary, publish_catalog, report_user_changes
+from .errors import (
+    Busy,
     CannotWrite,
     InputUnreadable,
     InsecureConfig,
+    PermissionRefused,
     ServiceUnavailable,
     SigfilterError,
-    diff_summary,
-    publish_catalog,
-    report_user_changes,
 )
 
 # How the Graph client waits on Retry-After; tests put a recorder here (no real waits).
 SLEEP: Callable[[float], None] = time.sleep
-
-
-class Busy(SigfilterError):
-    exit_code = 75  # EX_TEMPFAIL: another sync of the tenant is running; try later
-
-
-class PermissionRefused(SigfilterError):
-    exit_code = 77  # EX_NOPERM: sign-in refused or a Graph permission missing
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""DKIM keys and DNS for the milter and the CLI: the I/O half of ``dkimsign``.
+"""DKIM keys and DNS for the milter and the CLI: the I/O half of dkim/sign.py.
 
 Key files must be readable by their owner only (mode 0600 or 0400): a key others can
 read is refused with a message that says how to fix it. Key bytes are never logged

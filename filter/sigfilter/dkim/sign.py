@@ -2,7 +2,7 @@
 
 Pure: the original message, the engine's result and the tenant's policy in; header
 changes out. Keys arrive as PEM bytes and DNS as an injected lookup function, so
-nothing here reads a file or the network (``dkimkeys`` does that for the milter).
+nothing here reads a file or the network (dkim/keys.py does that for the milter).
 
 What is signed is exactly what Postfix sends: CRLF line endings, the header block
 after the engine's header edits, our deletions and the processed header Postfix

@@ -15,10 +15,20 @@ import logging
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ..defaults import CONNECTOR_CERT_NAME, DEFAULT_MAX_SIZE, MESSAGE_TIME_LIMIT, REWRITE_WORKERS
+from ..config import MilterConfig
+from ..defaults import (
+    CONNECTOR_CERT_NAME,
+    DEFAULT_MAX_SIZE,
+    LOG_FORMAT,
+    LOG_SENDER,
+    MESSAGE_TIME_LIMIT,
+    REWRITE_WORKERS,
+    TENANT_ID_MISMATCH,
+    TENANT_ID_MISSING,
+)
 from ..dkim.keys import KeyCache, cached_dns
 from ..dkim.sign import DnsFunc
 from ..ops.metrics import Metrics
@@ -30,12 +40,19 @@ class MilterSettings:
     max_size: int = DEFAULT_MAX_SIZE
     time_limit: float = MESSAGE_TIME_LIMIT  # seconds for one message's rewrite
     workers: int = REWRITE_WORKERS  # read when the pool is made; a reload keeps the pool
-    log_format: str = "kv"  # kv | json
-    log_sender: str = "domain"  # domain | address (the full sender in each line)
+    log_format: str = LOG_FORMAT  # kv | json
+    log_sender: str = LOG_SENDER  # domain | address (the full sender in each line)
     # Security policy (SECURITY.md; config.py documents the values).
     connector_cert_name: str = CONNECTOR_CERT_NAME  # "" = no client certificate check
-    tenant_id_mismatch: str = "reject"
-    tenant_id_missing: str = "reject"
+    tenant_id_mismatch: str = TENANT_ID_MISMATCH
+    tenant_id_missing: str = TENANT_ID_MISSING
+
+    @classmethod
+    def from_config(cls, conf: MilterConfig) -> MilterSettings:
+        """The config's settings of the same name: one source, nothing mapped by hand
+        (time_limit and workers are fixed in defaults.py, not configurable)."""
+        names = {f.name for f in fields(cls)} & {f.name for f in fields(conf)}
+        return cls(**{name: getattr(conf, name) for name in names})
 
 
 class LineWriter:

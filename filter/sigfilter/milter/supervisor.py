@@ -19,8 +19,10 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from ..exits import ExitCode
+
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-EX_SOFTWARE = 70  # sysexits.h: the child failed in a way it did not report
+EX_SOFTWARE = ExitCode.SOFTWARE  # the child failed in a way it did not report
 
 FORWARD = {
     signal.SIGHUP: signal.SIGUSR1,
@@ -37,7 +39,7 @@ def _die_with_parent() -> None:
 
 
 def _run_child(child: Callable[[], int], parent: int) -> None:
-    code = EX_SOFTWARE
+    code: int = EX_SOFTWARE
     try:
         _die_with_parent()
         # If the parent died before prctl took effect, there is nobody to serve.
