@@ -22,7 +22,8 @@ from sigfilter.config import ConfigError, MilterConfig, load_config
 from sigfilter.milter.callbacks import ACCEPT, MilterSettings, SigfilterMilter, sd_notify
 from sigfilter.milter.logline import format_line, parse_kv
 from sigfilter.milter.runtime import Runtime, RuntimeHolder
-from sigfilter.ops.doctor import Doctor, Finding, PostconfFailed, report
+from sigfilter.ops.doctor import Doctor, PostconfFailed
+from sigfilter.ops.findings import Finding, report
 from sigfilter.ops.health import HealthError, Negotiated
 from sigfilter.ops.metrics import Metrics, MetricsServer, MinuteHistory, start_server
 from sigfilter.ops.stats import render, summarise

@@ -12,7 +12,8 @@ import click
 
 from ..config import ConfigError, MilterConfig, load_config
 from ..defaults import DEFAULT_CONFIG, HISTORY_MINUTES, METRICS_URL, SYNC_STATE_DIR
-from ..ops.doctor import Doctor, Finding, Resolve, dns_resolve, report
+from ..ops.doctor import Doctor, Resolve, dns_resolve
+from ..ops.findings import Finding, report
 from ..ops.health import HealthError, fetch_json, metrics_endpoint
 from ..ops.stats import render, summarise
 from ..store.redis_store import redacted

@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ..catalog import CatalogError, load_catalog
 from ..catalog.check import check_catalog
@@ -24,24 +24,23 @@ from ..config import MilterConfig
 from ..defaults import (
     CERT_WARN_DAYS,
     HEALTH_TIMEOUT,
-    MILTER_DEFAULT_ACTION,
-    MILTER_TIMEOUTS,
     SYNC_STATE_DIR,
 )
 from ..postfix_maps import MapError, differences, render_maps
 from ..secrets import SecretFileError, read_secret
 from ..store.redis_store import RedisPublisher, connect, redacted
+from . import postfix_checks as checks
+from .findings import Finding
 from .health import HealthError, Negotiated, fetch_json, probe_milter
-
-Level = Literal["ok", "warn", "fail"]
-
-
-@dataclass(frozen=True)
-class Finding:
-    level: Level
-    area: str
-    message: str
-    fix: str = ""
+from .postfix_checks import (
+    CERT_PARAMS,
+    MAP_PARAMS,
+    MAP_SUFFIX,
+    PARAMS,
+    map_files,
+    parse_postconf,
+    words,
+)
 
 
 class LookupFailed(Exception):
@@ -81,50 +80,6 @@ def dns_resolve(name: str, rdtype: str) -> list[str]:
     except dns.exception.DNSException as exc:
         raise LookupFailed(str(exc) or type(exc).__name__) from exc
     return [r.to_text() for r in answer]
-
-
-# Postfix parameters the checks read.
-PARAMS = (
-    "smtpd_milters",
-    "milter_default_action",
-    "milter_connect_timeout",
-    "milter_command_timeout",
-    "milter_content_timeout",
-    "message_size_limit",
-    "smtpd_tls_security_level",
-    "smtp_tls_security_level",
-    "smtpd_tls_protocols",
-    "smtpd_tls_mandatory_protocols",
-    "smtp_tls_protocols",
-    "smtp_tls_mandatory_protocols",
-    "smtpd_relay_restrictions",
-    "smtpd_sender_restrictions",
-    "mynetworks",
-    "sender_dependent_relayhost_maps",
-    "sender_dependent_default_transport_maps",
-    "smtp_tls_policy_maps",
-    "smtpd_tls_chain_files",
-    "smtp_tls_chain_files",
-    "smtpd_tls_cert_file",
-    "smtp_tls_cert_file",
-)
-MAP_PARAMS = (
-    "smtpd_sender_restrictions",
-    "sender_dependent_relayhost_maps",
-    "sender_dependent_default_transport_maps",
-    "smtp_tls_policy_maps",
-)
-CERT_PARAMS = (
-    "smtpd_tls_chain_files",
-    "smtp_tls_chain_files",
-    "smtpd_tls_cert_file",
-    "smtp_tls_cert_file",
-)
-# Longest sensible waits for a milter (seconds): a hung milter holds each SMTP session.
-TIMEOUT_LIMITS = MILTER_TIMEOUTS
-# Map types whose file postmap builds, and the suffix it adds.
-MAP_SUFFIX = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
-FILE_MAPS = {"texthash", "regexp", "pcre", "cidr", *MAP_SUFFIX}
 
 
 @dataclass
@@ -270,9 +225,9 @@ class Doctor:
 
     def check_postfix(self) -> Iterator[Finding]:
         try:
-            values = _parse_postconf(self._postconf(*PARAMS))
-            explicit = set(_parse_postconf(self._postconf("-n")))
-            services = _parse_postconf(self._postconf("-P"))
+            values = parse_postconf(self._postconf(*PARAMS))
+            explicit = set(parse_postconf(self._postconf("-n")))
+            services = parse_postconf(self._postconf("-P"))
         except PostconfFailed as exc:
             where = f"-c {self.postfix_dir}" if self.postfix_dir else "the default instance"
             yield Finding(
@@ -282,131 +237,15 @@ class Doctor:
                 "install Postfix, or pass --postfix-config DIR for a private instance",
             )
             return
-        yield from self._milter_params(values, explicit)
-        yield from self._size(values)
-        yield from self._tls(values)
-        yield from self._relay(values)
+        yield from checks.milter_params(values, explicit, self.conf.socket)
+        yield from checks.size(values, self.conf.max_size, self.where)
+        yield from checks.tls(values)
+        yield from checks.relay(values)
         yield from self._maps(values)
         yield from self._certificates(values, services)
 
-    def _milter_params(self, v: dict[str, str], explicit: set[str]) -> Iterator[Finding]:
-        milters = v.get("smtpd_milters", "")
-        sock = self.conf.socket
-        if not milters:
-            yield Finding(
-                "fail",
-                "postfix",
-                "smtpd_milters is empty: no mail is signed",
-                f"postconf -e 'smtpd_milters = {sock or 'unix:/run/sigfilter/milter.sock'}'"
-                " && postfix reload",
-            )
-        elif sock and sock not in milters.replace(",", " ").split():
-            yield Finding(
-                "fail",
-                "postfix",
-                f"smtpd_milters = {milters} does not name the milter's socket {sock}",
-                f"postconf -e 'smtpd_milters = {sock}' && postfix reload",
-            )
-        else:
-            yield Finding("ok", "postfix", f"smtpd_milters = {milters}")
-        yield from self._default_action(v, explicit)
-        for name, limit in TIMEOUT_LIMITS.items():
-            seconds = _seconds(v.get(name, ""))
-            if seconds is None or seconds > limit:
-                yield Finding(
-                    "warn",
-                    "postfix",
-                    f"{name} = {v.get(name)}: a hung milter holds SMTP sessions that long",
-                    f"postconf -e {name}={limit}s",
-                )
-
-    def _default_action(self, v: dict[str, str], explicit: set[str]) -> Iterator[Finding]:
-        action = v.get("milter_default_action", "")
-        fix = f"postconf -e milter_default_action={MILTER_DEFAULT_ACTION} && postfix reload"
-        if "milter_default_action" not in explicit or action not in ("accept", "tempfail"):
-            yield Finding(
-                "warn", "postfix", f"milter_default_action is not set explicitly (now {action})",
-                fix + " (mail waits at Exchange while the milter is down)",
-            )  # fmt: skip
-        elif action == "accept":
-            yield Finding(
-                "warn", "postfix",
-                "milter_default_action = accept: while the milter is down nothing checks the "
-                "tenant stamp and mail is relayed unsigned (only for a single-tenant relay "
-                "that prefers unsigned mail to delayed mail)",
-                fix,
-            )  # fmt: skip
-        else:
-            yield Finding("ok", "postfix", f"milter_default_action = {action}")
-
-    def _size(self, v: dict[str, str]) -> Iterator[Finding]:
-        limit = int(v.get("message_size_limit", "0") or 0)
-        if limit == 0 or limit > self.conf.max_size:
-            yield Finding(
-                "warn",
-                "postfix",
-                f"message_size_limit = {limit} exceeds the milter's max_size "
-                f"{self.conf.max_size}: mail in between passes unsigned",
-                f"raise milter.max_size in {self.where} or lower message_size_limit",
-            )
-
-    def _tls(self, v: dict[str, str]) -> Iterator[Finding]:
-        inbound = v.get("smtpd_tls_security_level", "")
-        if inbound not in ("may", "encrypt"):
-            yield Finding(
-                "warn",
-                "tls",
-                f"smtpd_tls_security_level = {inbound or '(empty)'}: mail from "
-                "Exchange Online arrives unencrypted",
-                "set it to may (or encrypt) with smtpd_tls_chain_files",
-            )
-        outbound = v.get("smtp_tls_security_level", "")
-        if outbound not in ("secure", "verify", "encrypt", "dane", "dane-only"):
-            yield Finding(
-                "warn",
-                "tls",
-                f"smtp_tls_security_level = {outbound or '(empty)'}: the return leg "
-                "to Exchange Online is not verified",
-                "set it to secure with smtp_tls_CAfile",
-            )
-        for name in (
-            "smtpd_tls_protocols",
-            "smtpd_tls_mandatory_protocols",
-            "smtp_tls_protocols",
-            "smtp_tls_mandatory_protocols",
-        ):
-            if not _modern_tls(v.get(name, "")):
-                yield Finding(
-                    "warn",
-                    "tls",
-                    f"{name} = {v.get(name)} allows TLS older than 1.2",
-                    f"postconf -e '{name} = >=TLSv1.2'",
-                )
-
-    def _relay(self, v: dict[str, str]) -> Iterator[Finding]:
-        relay = _words(v.get("smtpd_relay_restrictions", ""))
-        networks = _words(v.get("mynetworks", ""))
-        if not relay or relay[-1] != "reject" or any(n.endswith("/0") for n in networks):
-            yield Finding(
-                "fail",
-                "postfix",
-                f"open relay risk: smtpd_relay_restrictions = {' '.join(relay)}, "
-                f"mynetworks = {' '.join(networks)}",
-                "smtpd_relay_restrictions = permit_mynetworks, reject with mynetworks "
-                "= Exchange Online's outbound ranges only",
-            )
-        sender = _words(v.get("smtpd_sender_restrictions", ""))
-        if not sender or sender[-1] != "reject":
-            yield Finding(
-                "fail",
-                "postfix",
-                "smtpd_sender_restrictions does not end with reject: mail of any "
-                "sender domain is relayed",
-                "check_sender_access texthash:/etc/postfix/tenant_senders, reject",
-            )
-
     def _maps(self, v: dict[str, str]) -> Iterator[Finding]:
-        maps = [(n, kind, path) for n in MAP_PARAMS for kind, path in _map_files(v.get(n, ""))]
+        maps = [(n, kind, path) for n in MAP_PARAMS for kind, path in map_files(v.get(n, ""))]
         problems = [f for name, kind, path in maps for f in _map_problem(name, kind, path)]
         yield from problems
         if maps and not problems:
@@ -430,7 +269,7 @@ class Doctor:
             ("smtpd_sender_restrictions", "tenant_senders"),
             ("sender_dependent_relayhost_maps", "relayhost_by_sender"),
         ):
-            for _, path in _map_files(v.get(param, ""))[:1]:
+            for _, path in map_files(v.get(param, ""))[:1]:
                 drift = differences(expected, name, Path(path).read_text("utf-8", "replace"))
                 if drift:
                     shown = "; ".join(drift[:5]) + (
@@ -448,11 +287,11 @@ class Doctor:
     def _certificates(self, v: dict[str, str], services: dict[str, str]) -> Iterator[Finding]:
         files: dict[str, str] = {}
         for name in CERT_PARAMS:
-            for path in _words(v.get(name, "")):
+            for path in words(v.get(name, "")):
                 files.setdefault(path, name)
         for name, value in services.items():  # master.cf -o overrides (tenant transports)
             if name.rpartition("/")[2] in CERT_PARAMS:
-                for path in _words(value):
+                for path in words(value):
                     files.setdefault(path, name)
         for path, name in files.items():
             yield from self._certificate(path, name)
@@ -617,45 +456,6 @@ def _map_problem(name: str, kind: str, path: str) -> list[Finding]:
     return []
 
 
-def _parse_postconf(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        name, sep, value = line.partition(" = ")
-        if sep:
-            out[name.strip()] = value.strip()
-        elif line.rstrip().endswith(" ="):
-            out[line.rstrip()[:-2].strip()] = ""
-    return out
-
-
-def _words(value: str) -> list[str]:
-    return [w for w in re.split(r"[\s,]+", value.strip("{} ")) if w]
-
-
-def _seconds(value: str) -> int | None:
-    m = re.fullmatch(r"(\d+)([smhdw]?)", value.strip())
-    if not m:
-        return None
-    return int(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m[2]]
-
-
-def _modern_tls(value: str) -> bool:
-    v = value.replace(" ", "")
-    if v.startswith(">="):
-        return v[2:] in ("TLSv1.2", "TLSv1.3")
-    excluded = {w[1:] for w in re.split(r"[,:]", v) if w.startswith("!")}
-    return {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"} <= excluded
-
-
-def _map_files(value: str) -> list[tuple[str, str]]:
-    out = []
-    for word in _words(value):
-        kind, sep, path = word.partition(":")
-        if sep and kind in FILE_MAPS and path.startswith("/"):
-            out.append((kind, path))
-    return out
-
-
 def _host_of(spec: str) -> str:
     host = spec.strip()
     if host.startswith("["):
@@ -669,20 +469,3 @@ def _is_address(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def report(findings: list[Finding], verbose: bool = True) -> tuple[str, int]:
-    """The text to print and the exit code (1 if anything failed)."""
-    lines = []
-    for f in findings:
-        if f.level == "ok" and not verbose:
-            continue
-        lines.append(f"{f.level.upper() if f.level != 'ok' else 'ok':5} {f.area:8} {f.message}")
-        if f.fix and f.level != "ok":
-            lines.append(f"      fix: {f.fix}")
-    fails = sum(f.level == "fail" for f in findings)
-    warns = sum(f.level == "warn" for f in findings)
-    lines.append(
-        f"{fails} failure(s), {warns} warning(s)" if fails or warns else "everything looks right"
-    )
-    return "\n".join(lines), 1 if fails else 0
