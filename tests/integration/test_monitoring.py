@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,21 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.milterctl import MilterProcess
-from harness.postfixctl import PostfixInstance
-from harness.redis_server import RedisServer
-from harness.sink import Sink, free_port
-from harness.stack import Stack
+from harness.sink import free_port
+from harness.stack import running_stack
 from promql import RULES, exported_names, metric_names, rule_exprs
-from sigfilter.catalog import compile_catalog, load_catalog
-from sigfilter.store.redis_store import RedisPublisher
 from support import MESSAGES, to_crlf
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = ROOT / "ansible" / "roles" / "sigfilter" / "files"
 DASHBOARD = FILES / "grafana" / "sigfilter-dashboard.json"
 RULE_TESTS = sorted((ROOT / "tests" / "monitoring").glob("*.test.yml"))
-CATALOG = ROOT / "examples" / "catalog"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 # Grafana's variables, replaced by something PromQL accepts before promtool parses it.
 GRAFANA_VARS = {"$__rate_interval": "5m", "$__range": "1h", "$instance": ".*", "$tenant": ".*"}
@@ -153,37 +146,13 @@ def test_dashboard_expressions_parse(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def exported() -> Iterator[tuple[set[str], set[str]]]:
     """(sample names the milter exports, its metric families) after real traffic."""
-    work = Path(tempfile.mkdtemp(prefix="sigfilter-monitoring-"))
-    work.chmod(0o755)
-    redis, sink = RedisServer(), Sink()
-    milter = MilterProcess(work / "milter", redis_url=redis.url, metrics_port=free_port())
-    postfix = None
-    try:
-        redis.start()
-        records = compile_catalog(load_catalog(CATALOG))
-        RedisPublisher(redis.client()).publish(records, {"catalog": str(CATALOG)})
-        sink.start()
-        milter.start()
-        returns = f"127.0.0.1:{sink.port}"
-        postfix = PostfixInstance(
-            work / "postfix", free_port(), sink.port, milter.postfix_spec,
-            tenant_domains={"example.com": returns, "not-in-catalog.example": returns},
-        )  # fmt: skip
-        postfix.start()
-        stack = Stack(postfix, milter, sink)
+    with running_stack("sigfilter-monitoring-", {"metrics_port": free_port()}, redis=True) as stack:
         for name in ("c24_generic_html-base64.eml", "c32_gmail_skip-loop-header.eml"):
             stack.send(to_crlf((MESSAGES / name).read_bytes()), "avery.quill@example.com")
-        url = milter.metrics_url + "/metrics"
+        url = stack.milter.metrics_url + "/metrics"
         with urllib.request.urlopen(url, timeout=30) as response:
             text = response.read().decode()
         yield exported_names(text)
-    finally:
-        if postfix is not None:
-            postfix.stop()
-        milter.stop(kill=True)
-        sink.stop()
-        redis.close()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def test_rules_name_only_exported_metrics(exported: tuple[set[str], set[str]]) -> None:
