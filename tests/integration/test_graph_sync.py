@@ -7,6 +7,7 @@ documented shapes (tests/data/graph/docs-examples.json).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import fcntl
@@ -126,22 +127,34 @@ def populate(fake: FakeMicrosoft, n: int) -> None:
         fake.directory.add_user(f"00000000-0000-4000-8000-{i:012d}", **sample_user(i))
 
 
+@contextlib.contextmanager
+def running_world(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch, credential: tuple[str, str, bytes], **fake: Any
+) -> Iterator[World]:
+    """The fake Microsoft over HTTPS and a tenant whose [graph] credential is
+    ``credential`` = (its setting, its file name, its content), written 0600."""
+    setting, name, content = credential
+    server = FakeMicrosoft(tmp / "fake", **fake).start()
+    try:
+        path = tmp / name
+        path.write_bytes(content)
+        path.chmod(0o600)
+        w = World(tmp, server, f'{setting} = "{path}"')
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.ca_file))
+        monkeypatch.setattr(cli_sync_job, "SLEEP", w.waits.append)
+        yield w
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def world(
     tmp_path: Path, app_cert: tuple[bytes, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[World]:
     both, cert_pem = app_cert
-    fake = FakeMicrosoft(tmp_path / "fake", cert_pem=cert_pem).start()
-    try:
-        pem = tmp_path / "graph-app.pem"
-        pem.write_bytes(both)
-        pem.chmod(0o600)
-        w = World(tmp_path, fake, f'certificate_file = "{pem}"')
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_file))
-        monkeypatch.setattr(cli_sync_job, "SLEEP", w.waits.append)
+    credential = ("certificate_file", "graph-app.pem", both)
+    with running_world(tmp_path, monkeypatch, credential, cert_pem=cert_pem) as w:
         yield w
-    finally:
-        fake.stop()
 
 
 def uid(i: int) -> str:
@@ -376,18 +389,10 @@ def test_an_unregistered_certificate_is_refused_with_a_hint(
 
 @pytest.fixture
 def secret_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    fake = FakeMicrosoft(tmp_path / "fake", client_secret="Aa1~s3cret.value").start()
-    try:
-        secret = tmp_path / "graph-secret"
-        secret.write_text("Aa1~s3cret.value\n")
-        secret.chmod(0o600)
-        w = World(tmp_path, fake, f'client_secret_file = "{secret}"')
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.ca_file))
-        monkeypatch.setattr(cli_sync_job, "SLEEP", w.waits.append)
-        populate(fake, 4)
+    credential = ("client_secret_file", "graph-secret", b"Aa1~s3cret.value\n")
+    with running_world(tmp_path, monkeypatch, credential, client_secret="Aa1~s3cret.value") as w:
+        populate(w.fake, 4)
         yield w
-    finally:
-        fake.stop()
 
 
 def test_client_secret_signs_in(secret_world: World) -> None:
