@@ -76,7 +76,7 @@ def message(n: int) -> bytes:
 
 
 def send(postfix: PostfixInstance, sender: str, raw: bytes) -> None:
-    with smtplib.SMTP("127.0.0.1", postfix.smtpd_port, timeout=10) as client:
+    with smtplib.SMTP("127.0.0.1", postfix.smtpd_port, timeout=30) as client:
         client.sendmail(sender, [RCPT], raw)
 
 
@@ -107,11 +107,11 @@ def test_relay_passes_mail_unchanged_and_refuses_strangers(
 ) -> None:
     postfix, sink = relay
     sent = [message(n) for n in range(3)]
-    with smtplib.SMTP("127.0.0.1", postfix.smtpd_port, timeout=10) as client:
+    with smtplib.SMTP("127.0.0.1", postfix.smtpd_port, timeout=30) as client:
         for raw in sent:
             assert client.sendmail(SENDER, [RCPT], raw) == {}
 
-    got = sink.wait_for(3, timeout=15)
+    got = sink.wait_for(3, timeout=30)
     assert len(got) == 3
     by_subject = {m.data.split(b"Subject: ")[1].split(b"\r\n")[0]: m for m in got}
     for n, raw in enumerate(sent):
@@ -161,4 +161,4 @@ def test_only_connector_networks_may_relay(relay: tuple[PostfixInstance, Sink]) 
     postfix.overrides.pop("CONNECTOR_NETWORKS")
     postfix.reload()
     send(postfix, SENDER, message(2))
-    assert len(sink.wait_for(1, timeout=15)) == 1
+    assert len(sink.wait_for(1, timeout=30)) == 1

@@ -287,7 +287,7 @@ def test_server_serves_metrics_status_and_stats() -> None:
     base = f"http://{server.address}"
 
     def get(path: str) -> bytes:
-        with urllib.request.urlopen(base + path, timeout=5) as response:
+        with urllib.request.urlopen(base + path, timeout=30) as response:
             return bytes(response.read())
 
     try:
