@@ -167,3 +167,24 @@ def milter_runtime(
         yield runtime
     finally:
         runtime.executor.shutdown(wait=True)
+
+
+# Postfix values doctor finds nothing wrong with (the shipped shape), for tests that
+# feed doctor's checks a postconf of their own.
+POSTCONF_GOOD = {
+    "smtpd_milters": "unix:/run/sigfilter/milter.sock",
+    "milter_default_action": "tempfail",
+    "milter_connect_timeout": "5s",
+    "milter_command_timeout": "10s",
+    "milter_content_timeout": "30s",
+    "message_size_limit": "36700160",
+    "smtpd_tls_security_level": "may",
+    "smtp_tls_security_level": "secure",
+    "smtpd_tls_protocols": ">=TLSv1.2",
+    "smtpd_tls_mandatory_protocols": ">=TLSv1.2",
+    "smtp_tls_protocols": "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1",
+    "smtp_tls_mandatory_protocols": ">=TLSv1.2",
+    "smtpd_relay_restrictions": "permit_mynetworks, reject",
+    "smtpd_sender_restrictions": "reject",
+    "mynetworks": "40.92.0.0/15",
+}

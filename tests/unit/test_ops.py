@@ -30,7 +30,7 @@ from sigfilter.ops.stats import render, summarise
 from sigfilter.service import SignatureService, embedded_store
 from sigfilter.store.base import StoreUnavailable
 from sigfilter.store.cache import CachedStore
-from support import milter_runtime
+from support import POSTCONF_GOOD, milter_runtime
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 
@@ -355,23 +355,7 @@ def test_ops_settings_defaults_and_off(tmp_path: Path) -> None:
 
 # -- doctor with a postconf of the test's own -------------------------------------------------
 
-GOOD = {
-    "smtpd_milters": "unix:/run/sigfilter/milter.sock",
-    "milter_default_action": "tempfail",
-    "milter_connect_timeout": "5s",
-    "milter_command_timeout": "10s",
-    "milter_content_timeout": "30s",
-    "message_size_limit": "36700160",
-    "smtpd_tls_security_level": "may",
-    "smtp_tls_security_level": "secure",
-    "smtpd_tls_protocols": ">=TLSv1.2",
-    "smtpd_tls_mandatory_protocols": ">=TLSv1.2",
-    "smtp_tls_protocols": "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1",
-    "smtp_tls_mandatory_protocols": ">=TLSv1.2",
-    "smtpd_relay_restrictions": "permit_mynetworks, reject",
-    "smtpd_sender_restrictions": "reject",
-    "mynetworks": "40.92.0.0/15",
-}
+GOOD = POSTCONF_GOOD
 
 
 def postconf_of(values: dict[str, str], explicit: Sequence[str] = ("milter_default_action",)):  # type: ignore[no-untyped-def]

@@ -10,25 +10,10 @@ import pytest
 
 from sigfilter.ops import postfix_checks as checks
 from sigfilter.ops.findings import Finding
+from support import POSTCONF_GOOD
 
 SOCK = "unix:/run/sigfilter/milter.sock"
-GOOD = {
-    "smtpd_milters": SOCK,
-    "milter_default_action": "tempfail",
-    "milter_connect_timeout": "5s",
-    "milter_command_timeout": "10s",
-    "milter_content_timeout": "30s",
-    "message_size_limit": "36700160",
-    "smtpd_tls_security_level": "may",
-    "smtp_tls_security_level": "secure",
-    "smtpd_tls_protocols": ">=TLSv1.2",
-    "smtpd_tls_mandatory_protocols": ">=TLSv1.2",
-    "smtp_tls_protocols": "!SSLv2, !SSLv3, !TLSv1, !TLSv1.1",
-    "smtp_tls_mandatory_protocols": ">=TLSv1.2",
-    "smtpd_relay_restrictions": "permit_mynetworks, reject",
-    "smtpd_sender_restrictions": "check_sender_access texthash:/etc/postfix/tenant_senders, reject",
-    "mynetworks": "40.92.0.0/15 52.100.0.0/14",
-}
+GOOD = POSTCONF_GOOD
 
 
 def run_all(v: dict[str, str], explicit: set[str] | None = None) -> list[Finding]:
