@@ -33,9 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from milterctl import MilterProcess
 from postfixctl import PostfixInstance, new_workdir
-from sink import free_port
-
 from sigfilter.logline import parse_kv
+from sink import free_port
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 SMTP_SINK = "/usr/sbin/smtp-sink"
@@ -228,13 +227,10 @@ def one_run(
             replies: list[str] = []
             head, _, rest = message.partition(b"Message-ID: <mem@test.sigfilter>\r\n")
             body = memoryview(rest)
+            heads = [head + b"Message-ID: <mem-%d@test>\r\n" % i for i in range(count)]
             threads = [
-                threading.Thread(
-                    target=send_one,
-                    args=(postfix.smtpd_port, head + b"Message-ID: <mem-%d@test>\r\n" % i, body,
-                          replies),
-                )  # fmt: skip
-                for i in range(count)
+                threading.Thread(target=send_one, args=(postfix.smtpd_port, h, body, replies))
+                for h in heads
             ]
             for t in threads:
                 t.start()
