@@ -60,11 +60,12 @@ COPY_FACTOR = 2
 #   lines) and 128x (HTML of bare <p> tags, an element every 3 bytes).
 TEXT_FACTOR = 160
 # - AUTH_FACTORS per message byte for the DKIM/ARC step, beyond the two copies above:
-#   resign 3x (the message as sent, dkimpy's split), resign + ARC 8x; and with ARC
-#   ARC_SPACE_FACTOR per blank (space or tab) in the message: dkimpy's relaxed body
-#   canonicalisation (verifying the original signature, then sealing) makes an object
-#   per run of blanks (measured 165-240 bytes per blank on 3.7 MB texts).
-AUTH_FACTORS = {"keep": 0, "resign": 4, "arc": 10}
+#   measured 2x for resign (the message as sent, dkimpy's copy of its body) and 6x for
+#   resign + ARC (25 MiB message), with a copy to spare; and with ARC, ARC_SPACE_FACTOR
+#   per blank (space or tab) in the message: dkimpy's relaxed body canonicalisation
+#   (verifying the original signature, then sealing) makes an object per run of blanks
+#   (measured 165-240 bytes per blank on 3.7 MB texts).
+AUTH_FACTORS = {"keep": 0, "resign": 3, "arc": 7}
 ARC_SPACE_FACTOR = 256
 
 # Postfix's milter settings the relay ships with (postfix/README.md, the Ansible role's
