@@ -271,7 +271,9 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         # Postfix applies each edit as it arrives and keeps what it has if the milter
         # dies mid-way: the body goes first and the processed header last, so that
         # header always means "signed".
-        body = memoryview(result.body or b"")  # slices of a view are not copies
+        # 64 KB copies, one at a time: pymilter's replacebody takes bytes, not a view
+        # ("s#" refuses buffers that must be released, as a memoryview must).
+        body = result.body or b""
         for start in range(0, max(len(body), 1), 65535):
             self.replacebody(body[start : start + 65535])
         for edit in result.header_edits:
