@@ -6,9 +6,13 @@ Starts, on 127.0.0.1 and under one temp dir (deleted at the end): Postfix's C sm
 (the tenant's side: it discards what it gets), a private Postfix relay and the real
 `sigfilter milter`. Sends ``--messages`` messages of ``--size-mb`` MiB (25 MiB: the size
 the Exchange transport rule lets through) all at once, one SMTP session each, and
-samples the RSS of the milter's libmilter process every 0.1 s. Prints the idle
-milter's RSS (the baseline), the peak RSS (VmHWM from /proc) and the RSS over time,
-and what became of the messages (signed, passed, delivered).
+samples the RSS of the milter's libmilter process every 0.1 s. Two runs, one after the
+other, each with a fresh milter: without a memory budget (``memory_budget = 0``: every
+message is signed, nothing bounds the memory) and with the budget (the shipped default
+unless ``--budget-mb``: what does not fit passes unchanged). Prints for each the idle
+milter's RSS (the baseline), the bound the budget promises (baseline + budget), the
+peak RSS (VmHWM from /proc), the RSS over time and after, and what became of the
+messages (signed, passed, delivered).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from milterctl import MilterProcess
 from postfixctl import PostfixInstance, new_workdir
+from sigfilter.defaults import DEFAULT_MEMORY_BUDGET
 from sigfilter.logline import parse_kv
 from sink import free_port
 
@@ -259,18 +264,20 @@ def wait_delivered(postfix: PostfixInstance, n: int) -> int:
         time.sleep(0.5)
 
 
-def report(run: Run, count: int) -> None:
+def report(run: Run, count: int, budget: int) -> None:
     codes: dict[str, int] = {}
     for r in run.replies:
-        codes[r.split(" ", 1)[0]] = codes.get(r.split(" ", 1)[0], 0) + 1
-    actions = {k: v for k, v in run.actions.items()}
+        codes[r[:3]] = codes.get(r[:3], 0) + 1
     print(f"\n[{run.name}]")
     print(f"  idle milter RSS (baseline)   {run.baseline_kb / 1024:8.0f} MiB")
+    if budget:
+        bound = run.baseline_kb / 1024 + budget / MIB
+        print(f"  bound: baseline + budget     {bound:8.0f} MiB")
     print(f"  peak RSS (VmHWM)             {run.peak_kb / 1024:8.0f} MiB")
     print(f"  peak - baseline              {(run.peak_kb - run.baseline_kb) / 1024:8.0f} MiB")
     print(f"  RSS after the run            {run.after_kb / 1024:8.0f} MiB")
     print(f"  SMTP replies                 {codes}")
-    print(f"  milter decisions             {actions}")
+    print(f"  milter decisions             {run.actions}")
     print(f"  delivered to the sink        {run.delivered} of {count}  ({run.seconds:.0f} s)")
     print(f"  RSS over time, MiB (max per 2 s): {run.timeline}")
 
@@ -279,16 +286,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=50)
     ap.add_argument("--size-mb", type=float, default=25.0, help="MiB per message")
+    ap.add_argument(
+        "--budget-mb",
+        type=int,
+        default=DEFAULT_MEMORY_BUDGET // MIB,
+        help="the budget run's memory_budget, MiB (default: the shipped default)",
+    )
+    ap.add_argument("--only-budget", action="store_true", help="skip the run without a budget")
     args = ap.parse_args()
     size = int(args.size_mb * MIB)
     message = big_message(size)
     assert len(message) == size and b"\r\n." not in message
     print(f"{args.messages} concurrent messages of {size} bytes ({args.size_mb:g} MiB), "
           f"real Postfix + sigfilter milter + C smtp-sink on 127.0.0.1")  # fmt: skip
+    budget = args.budget_mb * MIB
+    runs = [] if args.only_budget else [("no budget (memory_budget = 0)", 0)]
+    runs.append((f"memory_budget = {args.budget_mb} MiB", budget))
     work = new_workdir("sigfilter-bench-mem-")
     try:
-        run = one_run("as is", work, message, args.messages, {})
-        report(run, args.messages)
+        for name, limit in runs:  # one after the other: never two large runs at once
+            run = one_run(name, work, message, args.messages, {"memory_budget": limit})
+            report(run, args.messages, limit)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
