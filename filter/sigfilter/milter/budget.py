@@ -101,12 +101,13 @@ class Hold:
             self.held += n
             return True
 
-    def release(self) -> None:
-        """Give back everything held (each path that ends a message calls it)."""
+    def release(self) -> int:
+        """Give back everything held (each path that ends a message calls it); how much."""
         with self._lock:
             held, self.held = self.held, 0
         if held:
             self.budget.give(held)
+        return held
 
     # -- what a message reserves (the factors: defaults.py) -----------------------------
 

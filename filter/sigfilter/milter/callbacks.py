@@ -45,6 +45,7 @@ from ..ops.metrics import start_server
 from ..reasons import PassReason
 from ..service import SignatureService
 from ..skips import Skip, check_headers, type_reason
+from .alloc import trim, tune
 from .budget import Hold
 from .logline import format_line
 from .runtime import LineWriter, MilterSettings, Runtime, RuntimeHolder
@@ -377,7 +378,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
     def _end(self) -> None:
         """The message is decided, aborted or its connection gone: what it held goes."""
         self.chunks = None
-        self.hold.release()
+        trim(self.hold.release())  # after a large message, free pages go back (alloc.py)
         if self.open:
             self.open = False
             self.rt.metrics.in_flight.dec()
@@ -490,6 +491,7 @@ def run(
     listens, systemd is told READY=1 when it started us with Type=notify.
     """
     block_signals()  # every thread below inherits the blocked mask
+    tune()  # glibc's malloc for large short-lived buffers, before the threads (alloc.py)
     holder = RuntimeHolder(Runtime(service, settings))
     runtime = holder.current
     runtime.metrics.watch_store(lambda: holder.current.service.store)
