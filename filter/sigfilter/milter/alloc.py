@@ -29,7 +29,7 @@ M_MMAP_THRESHOLD = -3  # <malloc.h>
 M_ARENA_MAX = -8
 ARENA_MAX = 2
 MMAP_THRESHOLD = 128 * 1024
-TRIM_AFTER = 16 * 1024 * 1024  # a message that held this much: trim when it ends
+TRIM_AFTER = 8 * 1024 * 1024  # bytes of a message after which to trim, when it ends
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -56,7 +56,7 @@ def tune() -> bool:
     return ok
 
 
-def trim(held: int) -> None:
-    """After a message that held ``held`` bytes: give free arena pages back if large."""
-    if _LIBC is not None and held >= TRIM_AFTER:
+def trim(size: int) -> None:
+    """After a message of ``size`` bytes: give free arena pages back if it was large."""
+    if _LIBC is not None and size >= TRIM_AFTER:
         _LIBC.malloc_trim(0)

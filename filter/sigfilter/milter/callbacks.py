@@ -378,10 +378,11 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
     def _end(self) -> None:
         """The message is decided, aborted or its connection gone: what it held goes."""
         self.chunks = None
-        trim(self.hold.release())  # after a large message, free pages go back (alloc.py)
+        self.hold.release()
         if self.open:
             self.open = False
             self.rt.metrics.in_flight.dec()
+            trim(len(self.head) + self.size)  # after a large message: free pages go back
 
     def _log(self, action: str, reason: str, **fields: Any) -> None:
         """The message's decision: counted, and its one log line."""
