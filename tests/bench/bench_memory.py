@@ -35,11 +35,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from milterctl import MilterProcess
-from postfixctl import PostfixInstance, new_workdir
+from harness.milterctl import MilterProcess
+from harness.postfixctl import PostfixInstance, new_workdir
+from harness.sink import free_port
 from sigfilter.defaults import DEFAULT_MEMORY_BUDGET
-from sigfilter.logline import parse_kv
-from sink import free_port
+from sigfilter.milter.logline import parse_kv
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 SMTP_SINK = "/usr/sbin/smtp-sink"

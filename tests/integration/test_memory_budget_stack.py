@@ -23,10 +23,10 @@ import miltertest
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from postfixctl import available
+from harness.postfixctl import available
+from harness.sink import free_port
+from harness.stack import AVERY, RCPT, Stack, running_stack
 from sigfilter.defaults import COPY_FACTOR, PROCESSED_HEADER
-from sink import free_port
-from stack import AVERY, RCPT, Stack, running_stack
 from support import SIG_TOKEN
 
 pytestmark = pytest.mark.skipif(not available(), reason="needs root and Postfix")

@@ -6,7 +6,7 @@ import ctypes
 
 import pytest
 
-from sigfilter import alloc
+from sigfilter.milter import alloc
 
 
 def test_tune_sets_glibcs_options_here() -> None:

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from test_milter_glue import BODY, CATALOG, PLAIN, Recorder, _samples, feed
 
-from sigfilter.budget import Hold, MemoryBudget
 from sigfilter.config import ConfigError, MilterConfig, load_config
 from sigfilter.defaults import COPY_FACTOR, TEXT_FACTOR
 from sigfilter.engine import Options, rewrite
-from sigfilter.logline import parse_kv
-from sigfilter.milter import ACCEPT, CONTINUE, TEMPFAIL, reload_once
-from sigfilter.runtime import Runtime, RuntimeHolder
+from sigfilter.milter.budget import Hold, MemoryBudget
+from sigfilter.milter.callbacks import ACCEPT, CONTINUE, TEMPFAIL, reload_once
+from sigfilter.milter.logline import parse_kv
+from sigfilter.milter.runtime import Runtime, RuntimeHolder
 from sigfilter.service import SignatureService, embedded_store
 from support import SIGNATURE, TEST_SETTINGS, milter_runtime
 
@@ -175,7 +175,7 @@ def test_an_engine_error_gives_everything_back(
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("sigfilter.milter.rewrite", broken)
+    monkeypatch.setattr("sigfilter.milter.callbacks.rewrite", broken)
     assert feed(Recorder(runtime), SENDER, PLAIN, BODY)[-1] == ACCEPT
     assert runtime.memory.used == 0
 

@@ -16,7 +16,7 @@ from sigfilter.defaults import (
     MILTER_TIMEOUTS,
     OVER_BUDGET_ACTIONS,
 )
-from sigfilter.runtime import MilterSettings
+from sigfilter.milter.runtime import MilterSettings
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "ansible" / "roles" / "sigfilter"

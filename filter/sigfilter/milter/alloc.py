@@ -23,7 +23,7 @@ import ctypes
 import ctypes.util
 import logging
 
-log = logging.getLogger("sigfilter.alloc")
+log = logging.getLogger("sigfilter.milter.alloc")
 
 M_MMAP_THRESHOLD = -3  # <malloc.h>
 M_ARENA_MAX = -8
