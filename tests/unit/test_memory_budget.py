@@ -76,6 +76,23 @@ def test_a_refused_hold_gives_back_everything_and_stays_refused() -> None:
     assert budget.used == 30
 
 
+def test_a_closed_hold_takes_nothing_more() -> None:
+    # A rewrite that outlived its time limit reserves after its message ended.
+    budget = MemoryBudget(100)
+    hold = Hold(budget)
+    assert hold.take(40)
+    assert hold.close() == 40 and budget.used == 0
+    assert not hold.take(10) and budget.used == 0
+
+
+def test_a_rewrite_that_asks_after_its_message_ended_is_refused(runtime: Runtime) -> None:
+    m = Recorder(runtime)
+    m.envfrom(f"<{SENDER}>")
+    take_text = m.hold.take_text  # what the pool was handed
+    m.close()
+    assert not take_text(1000) and runtime.memory.used == 0
+
+
 def test_what_a_message_reserves() -> None:
     budget = MemoryBudget(10**9)
     hold = Hold(budget)

@@ -102,12 +102,20 @@ class Hold:
             return True
 
     def release(self) -> int:
-        """Give back everything held (each path that ends a message calls it); how much."""
+        """Give back everything held; how much."""
         with self._lock:
             held, self.held = self.held, 0
         if held:
             self.budget.give(held)
         return held
+
+    def close(self) -> int:
+        """The message has ended (each path that ends one calls this): give everything
+        back and take nothing more. A rewrite still running after its time limit
+        may ask later; it is refused, so nothing stays reserved for a message gone."""
+        with self._lock:
+            self.refused = True
+        return self.release()
 
     # -- what a message reserves (the factors: defaults.py) -----------------------------
 

@@ -78,7 +78,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self._reset()
 
     def _reset(self) -> None:
-        self.hold.release()  # what an earlier message of this connection still held
+        self.hold.close()  # what an earlier message of this connection still held
         self.hold = Hold(self.rt.memory)  # the message's share of the memory budget
         self.sender = ""
         self.recipients: list[str] = []
@@ -378,7 +378,7 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
     def _end(self) -> None:
         """The message is decided, aborted or its connection gone: what it held goes."""
         self.chunks = None
-        self.hold.release()
+        self.hold.close()
         if self.open:
             self.open = False
             self.rt.metrics.in_flight.dec()
