@@ -84,6 +84,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_tnef.py
 	$(BIN)/python tests/bench/bench_sync.py
 	$(BIN)/python tests/bench/bench_preview.py
+	$(BIN)/python tests/bench/bench_memory.py
 
 # Coverage-guided fuzzing (atheris) of the scanner, HTML placement and engine: not part
 # of `make test` (which runs a short seeded run and the hypothesis fuzz tests). The

@@ -12,6 +12,8 @@ log_level = "info"
 metrics = "127.0.0.1:9464"                   # /metrics, /status, /stats; "" switches off
 log_format = "kv"                            # the line per message: kv (key=value) or json
 log_sender = "domain"                        # or "address": the full sender in each line
+memory_budget = 1073741824                   # bytes all messages in flight may reserve; 0: none
+over_budget = "pass"                         # a message that does not fit: pass, or "tempfail"
 # Security (SECURITY.md). The test/dev profile (tests/harness/milterctl.py) sets
 # connector_cert_name = "", tenant_id_missing = "accept" and allow_root = true.
 connector_cert_name = "mail.protection.outlook.com"  # "" = no client certificate check
@@ -32,12 +34,15 @@ from .defaults import (
     CACHE_TTL,
     CONNECTOR_CERT_NAME,
     DEFAULT_MAX_SIZE,
+    DEFAULT_MEMORY_BUDGET,
     HOLD_USERS,
     LOG_FORMAT,
     LOG_FORMATS,
     LOG_SENDER,
     LOG_SENDERS,
     METRICS_LISTEN,
+    OVER_BUDGET,
+    OVER_BUDGET_ACTIONS,
     REDIS_TIMEOUT,
     TENANT_ID_MISMATCH,
     TENANT_ID_MISSING,
@@ -71,6 +76,8 @@ class MilterConfig:
     redis_password_file: str = ""
     allow_root: bool = False
     hold_users: bool = HOLD_USERS
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+    over_budget: str = OVER_BUDGET
 
     def merged(self, **overrides: Any) -> MilterConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v not in (None, "")})
@@ -95,8 +102,19 @@ class MilterConfig:
                 parse_listen(self.metrics)
             except ValueError as exc:
                 raise ConfigError(f'{where}: metrics: {exc}; "" switches it off') from exc
+        self._validate_memory(where)
         self._validate_security(where)
         return self
+
+    def _validate_memory(self, where: str) -> None:
+        if self.memory_budget < 0:
+            raise ConfigError(
+                f"{where}: memory_budget must be a number of bytes (0: no budget), "
+                f"not {self.memory_budget}"
+            )
+        if self.over_budget not in OVER_BUDGET_ACTIONS:
+            choices = ", ".join(OVER_BUDGET_ACTIONS)
+            raise ConfigError(f"{where}: over_budget must be one of {choices}")
 
     def _validate_security(self, where: str) -> None:
         if self.tenant_id_mismatch not in TENANT_MISMATCH_ACTIONS:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import html as htmllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
@@ -139,20 +139,28 @@ class TenantLike(Protocol):
     def replace_texts(self) -> tuple[str, ...]: ...
 
 
+# Asked for the bytes of text the rewrite is about to decode and edit (the milter's
+# memory budget, budget.py); False: the message is skipped ("over-budget").
+Reserve = Callable[[int], bool]
+
+
 def rewrite(
     raw: bytes,
     signature: Signature,
     options: Options | None = None,
     headers: HeaderBlock | None = None,
+    reserve: Reserve | None = None,
 ) -> Result:
     """Put ``signature`` into ``raw`` (a whole message), or say why not.
 
     ``headers``: ``parse_header_block(raw)`` when the caller has it already (the milter
     parses the header block at end of headers), so it is read once per message.
+    ``reserve``: see Reserve; the text parts' work is what grows with them (~17-128
+    bytes of memory per byte of text, defaults.TEXT_FACTOR).
     """
     opts = options or Options()
     try:
-        return _rewrite(raw, signature, opts, headers)
+        return _rewrite(raw, signature, opts, headers, reserve)
     except TnefRefused as exc:
         return Result("skipped", exc.reason, exc.detail, tnef_class=exc.message_class)
     except Skip as skip:
@@ -175,7 +183,13 @@ class _Leaf:
     insert: str = ""
 
 
-def _rewrite(raw: bytes, signature: Signature, opts: Options, parsed: HeaderBlock | None) -> Result:
+def _rewrite(
+    raw: bytes,
+    signature: Signature,
+    opts: Options,
+    parsed: HeaderBlock | None,
+    reserve: Reserve | None = None,
+) -> Result:
     if len(raw) > opts.max_size:
         raise Skip("too-large", f"{len(raw)} bytes > {opts.max_size}")
     headers = parsed if parsed is not None else parse_header_block(raw)
@@ -187,11 +201,12 @@ def _rewrite(raw: bytes, signature: Signature, opts: Options, parsed: HeaderBloc
     root = scan(raw, headers)
     tnef = find_tnef(root)
     if tnef is not None:
-        return _tnef(raw, headers, root, tnef, signature, opts)
+        return _tnef(raw, headers, root, tnef, signature, opts, reserve)
     check_structure(root)
     plain, html = body_leaves(root)
     if plain is None and html is None:
         raise Skip("no-text-part", f"no editable text in {root.ctype.type}")
+    _reserve(reserve, plain, html)
     leaves = _open_leaves(raw, plain, html, signature, opts)
     kind = _message_kind(leaves)
     _gate(kind, leaves, headers, opts)
@@ -206,8 +221,22 @@ def _rewrite(raw: bytes, signature: Signature, opts: Options, parsed: HeaderBloc
     return _assemble(raw, headers, root, leaves, kind, reply, signature.images)
 
 
+def _reserve(reserve: Reserve | None, *leaves: Part | None) -> None:
+    sizes = [p.body_end - p.body_start for p in leaves if p is not None]
+    if reserve is None or max(sizes) > MAX_TEXT_LEAF:  # _open refuses a part that large
+        return
+    if not reserve(sum(sizes)):
+        raise Skip("over-budget", f"no room in the memory budget for {sum(sizes)} bytes of text")
+
+
 def _tnef(
-    raw: bytes, headers: HeaderBlock, root: Part, part: Part, sig: Signature, opts: Options
+    raw: bytes,
+    headers: HeaderBlock,
+    root: Part,
+    part: Part,
+    sig: Signature,
+    opts: Options,
+    reserve: Reserve | None,
 ) -> Result:
     """A TNEF message: counted with its class; converted to MIME and signed if the
     tenant asks (``tnef = "convert"``), else passed unchanged."""
@@ -217,7 +246,7 @@ def _tnef(
         raise passed(data)
     conv = convert(raw, headers, root, part, data)
     try:
-        signed = _rewrite(conv.message, sig, replace(opts, tnef=DEFAULT_TNEF), None)
+        signed = _rewrite(conv.message, sig, replace(opts, tnef=DEFAULT_TNEF), None, reserve)
     except Skip as skip:  # not signed: the TNEF message passes as it came
         raise TnefRefused(skip.reason, skip.detail, conv.message_class) from skip
     return replace(

@@ -25,6 +25,8 @@ SkipReason = Literal[
     "charset",
     "too-large",
     "no-text-part",
+    # no room in the milter's memory budget for the message (budget.py)
+    "over-budget",
     # the tenant's mode, or our signature already there
     "no-marker",
     "not-mobile",

@@ -32,7 +32,7 @@ class MilterProcess:
         metrics_port: int | None = None,
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
-        config: dict[str, str | bool] | None = None,
+        config: dict[str, str | bool | int] | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,9 @@ class MilterProcess:
         return log
 
 
-def _toml(value: str | bool) -> str:
+def _toml(value: str | bool | int) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -9,6 +9,7 @@ import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -556,3 +557,17 @@ def test_doctor_compares_the_tenant_maps_with_the_catalog(tmp_path: Path) -> Non
         f"{relays} (sender_dependent_relayhost_maps) differs from the catalog: @example.com "
         "is [127.0.0.1]:2526, the catalog says [example-com.mail.protection.outlook.com]:25"
     ]
+
+
+def test_doctor_warns_when_the_memory_budget_cannot_hold_the_largest_message() -> None:
+    values = {**POSTCONF_GOOD, "message_size_limit": "36700160"}
+    conf = MilterConfig(socket="unix:/run/sigfilter/milter.sock", catalog=str(CATALOG))
+    for budget, warned in ((0, False), (2 * 36700160, False), (2 * 36700160 - 1, True)):
+        doc = Doctor(replace(conf, memory_budget=budget), "milter.toml",
+                     postconf=postconf_of(values))  # type: ignore[arg-type]  # fmt: skip
+        found = [f.message for f in doc.check_postfix() if f.level != "ok"]
+        expected = [
+            f"memory_budget {budget} cannot hold a message of 36700160 bytes (2 copies): "
+            "messages that large always pass unsigned"
+        ]
+        assert found == (expected if warned else []), budget

@@ -94,3 +94,22 @@ def test_map_files_are_the_file_based_ones_only() -> None:
         "check_sender_access texthash:/etc/postfix/a, hash:/etc/postfix/b, proxy:mysql:x, reject"
     )
     assert checks.map_files(value) == [("texthash", "/etc/postfix/a"), ("hash", "/etc/postfix/b")]
+
+
+@pytest.mark.parametrize(
+    ("limit", "max_size", "budget", "warned"),
+    [
+        ("36700160", 50 * 1024 * 1024, 1024**3, False),  # the shipped values
+        ("36700160", 50 * 1024 * 1024, 0, False),  # no budget: nothing to hold
+        ("36700160", 50 * 1024 * 1024, 2 * 36700160, False),  # exactly two copies
+        ("36700160", 50 * 1024 * 1024, 2 * 36700160 - 1, True),
+        ("0", 10_000, 20_000, False),  # no Postfix limit: the milter's max_size counts
+        ("0", 10_000, 19_999, True),
+    ],
+)
+def test_the_memory_budget_holds_the_largest_message(
+    limit: str, max_size: int, budget: int, warned: bool
+) -> None:
+    found = list(checks.memory({**GOOD, "message_size_limit": limit}, max_size, budget, "f"))
+    assert [f.level for f in found] == (["warn"] if warned else [])
+    assert all("always pass unsigned" in f.message for f in found)

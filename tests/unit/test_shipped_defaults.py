@@ -9,7 +9,14 @@ from typing import Any
 
 import yaml
 
-from sigfilter.defaults import MILTER_DEFAULT_ACTION, MILTER_TIMEOUTS
+from sigfilter.config import MilterConfig
+from sigfilter.defaults import (
+    DEFAULT_MEMORY_BUDGET,
+    MILTER_DEFAULT_ACTION,
+    MILTER_TIMEOUTS,
+    OVER_BUDGET_ACTIONS,
+)
+from sigfilter.milter.runtime import MilterSettings
 
 REPO = Path(__file__).resolve().parents[2]
 ROLE = REPO / "ansible" / "roles" / "sigfilter"
@@ -61,3 +68,18 @@ def test_connector_ca_file_holds_only_the_roots_of_exchanges_certificate() -> No
     )
     assert names == ["DigiCert Global Root G2", "GlobalSign"]
     assert "GlobalSign Root CA - R3" in subjects
+
+
+def test_memory_budget_agrees() -> None:
+    """One default for the memory budget: defaults.py, the milter's config, the role."""
+    defaults = role_defaults()
+    specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"]["options"]
+    conf = MilterConfig()
+    assert conf.memory_budget == MilterSettings().memory_budget == DEFAULT_MEMORY_BUDGET
+    assert defaults["sigfilter_memory_budget"] == DEFAULT_MEMORY_BUDGET
+    assert defaults["sigfilter_over_budget"] == conf.over_budget == "pass"
+    assert tuple(options["sigfilter_over_budget"]["choices"]) == OVER_BUDGET_ACTIONS
+    template = (ROLE / "templates" / "sigfilter.toml.j2").read_text()
+    assert "memory_budget = {{ sigfilter_memory_budget | int }}" in template
+    assert 'over_budget = "{{ sigfilter_over_budget }}"' in template

@@ -149,7 +149,7 @@ def auth_changes(
     if not policy.active:
         return AuthChanges(notes=("dkim=keep",))
     original = crlf(original)
-    head, _ = split_message(original)
+    head = original[: parse_header_block(original).end]  # the body is not copied
     block = crlf(apply_header_edits(head, edits))
     new_body = crlf(body)
     delete = _broken_signatures(block, new_body) if policy.dkim != "keep" else []
@@ -307,13 +307,15 @@ def _arc_set(
     if key is None or not _AUTHSERV_ID.fullmatch(authserv_id):
         raise SigningError("arc-config", "ARC needs a key and an authserv-id")
     results = authentication_results(original, authserv_id, dns)
-    head, body = split_message(sent)
+    end = parse_header_block(sent).end
+    head = sent[:end]
     # Only our own Authentication-Results goes in: dkimpy copies every AR field that
     # carries our authserv-id into the seal, so a forged one from a sender would be
     # sealed as ours. AR fields are signed by neither AMS nor AS, so this changes no
     # signature.
     kept = _without(head, "authentication-results", _all_indexes(head, "authentication-results"))
-    arc_input = b"Authentication-Results: " + results.encode() + b"\r\n" + kept + body
+    ours = b"Authentication-Results: " + results.encode() + b"\r\n"
+    arc_input = b"".join((ours, kept, memoryview(sent)[end:]))  # one copy of the body
     try:
         fields = arc_signer(
             arc_input,

@@ -45,6 +45,8 @@ from ..ops.metrics import start_server
 from ..reasons import PassReason
 from ..service import SignatureService
 from ..skips import Skip, check_headers, type_reason
+from .alloc import trim, tune
+from .budget import Hold
 from .logline import format_line
 from .runtime import LineWriter, MilterSettings, Runtime, RuntimeHolder
 
@@ -72,13 +74,16 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self.holder = holder
         self.rt: Runtime = holder.current
         self.open = False  # a message between MAIL FROM and its decision (in flight)
+        self.hold = Hold(self.rt.memory)
         self._reset()
 
     def _reset(self) -> None:
+        self.hold.close()  # what an earlier message of this connection still held
+        self.hold = Hold(self.rt.memory)  # the message's share of the memory budget
         self.sender = ""
         self.recipients: list[str] = []
         self.headers: list[tuple[bytes, bytes]] = []
-        self.chunks: list[bytes] = []
+        self.chunks: list[bytes] | None = []  # None: not collected (too large, over budget)
         self.head = b""
         self.block: HeaderBlock | None = None
         self.size = 0
@@ -92,8 +97,8 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
     # -- callbacks ---------------------------------------------------------------------
 
     def envfrom(self, mailfrom: str, *params: str) -> int:
-        self._reset()
         self.rt = self.holder.current  # the message's one snapshot (see the class)
+        self._reset()
         self._begin()
         self.sender = mailfrom.strip().strip("<>")
         refused = self._connector_check()
@@ -141,13 +146,21 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         reason = type_reason(parse_content_type(ctype.value)) if ctype else None
         # A whole-message TNEF goes on to the engine: it is counted with its class, and
         # converted when the tenant asks.
-        return self._pass(reason) if reason and reason != "tnef" else CONTINUE
+        if reason and reason != "tnef":
+            return self._pass(reason)
+        if not self.hold.take_bytes(len(self.head)):
+            return self._over_budget(f"{len(self.head)} bytes of header")
+        return CONTINUE
 
     @Milter.noreply  # type: ignore[untyped-decorator]
     def body(self, chunk: bytes) -> int:
         self.size += len(chunk)
-        if self.size <= self.rt.settings.max_size:
-            self.chunks.append(chunk)
+        if self.chunks is not None:  # still collecting: the budget first, then the bytes
+            if self.size <= self.rt.settings.max_size and self.hold.take_bytes(len(chunk)):
+                self.chunks.append(chunk)
+            else:  # too large, or no room: keep nothing (eom says which)
+                self.chunks = None
+                self.hold.release()
         return CONTINUE
 
     def eom(self) -> int:
@@ -179,16 +192,20 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
     def _sign(self) -> int:
         if self.size > self.rt.settings.max_size:
             return self._pass("too-large", f"{self.size} bytes")
+        if self.chunks is None:
+            return self._over_budget(f"{len(self.head) + self.size} bytes")
         found = self.rt.service.lookup(self.address or self.sender, self.recipients)
         self.tenant = found.tenant.key if found.tenant else self.tenant
         if found.signature is None or found.tenant is None:
             # The lookup's other details name the sender: only the outage's is logged.
             detail = found.detail if found.reason == "store-unavailable" else ""
             return self._pass(found.reason, detail)
-        raw = self.head + b"".join(self.chunks)
+        raw = self._message()
         opts = tenant_options(found.tenant, self.rt.settings.max_size)
         submitted = time.perf_counter()
-        job = self.rt.executor.submit(rewrite, raw, found.signature, opts, self.block)
+        job = self.rt.executor.submit(
+            rewrite, raw, found.signature, opts, self.block, self.hold.take_text
+        )
         try:
             result = job.result(timeout=self.rt.settings.time_limit)
         except FutureTimeout:
@@ -197,22 +214,32 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         finally:
             self.rt.metrics.rewrite_seconds.observe(time.perf_counter() - submitted)
         self.tnef_class = result.tnef_class
+        if result.reason == "over-budget":
+            return self._over_budget(result.detail)
         if not result.signed or result.body is None:
             return self._pass(result.reason, result.detail)
         auth = self._auth(raw, result, found.tenant)
-        if auth is None:
-            return ACCEPT  # passed unchanged; _auth logged why
+        if not isinstance(auth, AuthChanges):
+            return auth  # passed unchanged (or deferred); _auth logged why
+        bytes_in = len(raw)
+        del raw  # the new body alone while it goes to Postfix
         self._apply(result, auth)
         if result.replaced:
             self.rt.metrics.replaced(result.replaced, found.tenant.key)
         self._log("signed", result.reason, placement=result.placement,
                   replaced=result.replaced, rule=found.rule,
-                  bytes_in=len(raw), bytes_out=len(self.head) + len(result.body),
+                  bytes_in=bytes_in, bytes_out=len(self.head) + len(result.body),
                   auth=",".join(auth.notes))  # fmt: skip
         return ACCEPT
 
-    def _auth(self, raw: bytes, result: Result, tenant: TenantRecord) -> AuthChanges | None:
-        """DKIM/ARC header changes for the new message; None when it must pass unchanged.
+    def _message(self) -> bytes:
+        """The whole message, joined once; the chunks go (the budget counted both)."""
+        chunks, self.chunks = self.chunks or [], []
+        return b"".join([self.head, *chunks])
+
+    def _auth(self, raw: bytes, result: Result, tenant: TenantRecord) -> AuthChanges | int:
+        """DKIM/ARC header changes for the new message, or the reply when it must pass
+        unchanged (or be deferred: no room in the memory budget).
 
         Signing is CPU work (and ARC asks DNS about the original signatures), so it runs
         on the rewrite pool with its own time limit.
@@ -220,10 +247,12 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         try:
             policy = policy_for(tenant, self.rt.keys)
         except KeyFileError as exc:
-            self._pass("dkim-key", str(exc))
-            return None
+            return self._pass("dkim-key", str(exc))
         if not policy.active:
             return AuthChanges()
+        spaces = raw.count(b" ") + raw.count(b"\t") if policy.arc else 0
+        if not self.hold.take_auth(len(raw), spaces, policy.arc, policy.dkim != "keep"):
+            return self._over_budget(f"DKIM/ARC of {len(raw)} bytes")
         now = int(time.time())
         args = (raw, result.body or b"", result.header_edits, policy, self.rt.dns, now)
         job = self.rt.executor.submit(auth_changes, *args)
@@ -231,11 +260,9 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
             changes = job.result(timeout=DKIM_SIGN_TIME_LIMIT)
         except FutureTimeout:
             job.cancel()
-            self._pass("sign-time-limit", f"DKIM/ARC took over {DKIM_SIGN_TIME_LIMIT} s")
-            return None
+            return self._pass("sign-time-limit", f"DKIM/ARC took over {DKIM_SIGN_TIME_LIMIT} s")
         except SigningError as exc:
-            self._pass(exc.reason, exc.detail)
-            return None
+            return self._pass(exc.reason, exc.detail)
         if "arc=empty" in changes.notes:  # dkimpy sealed nothing: signed, but without ARC
             self.rt.metrics.error("arc-empty")
             log.warning("queue_id=%s action=arc reason=empty", self._queue_id())
@@ -245,6 +272,8 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         # Postfix applies each edit as it arrives and keeps what it has if the milter
         # dies mid-way: the body goes first and the processed header last, so that
         # header always means "signed".
+        # 64 KB copies, one at a time: pymilter's replacebody takes bytes, not a view
+        # ("s#" refuses buffers that must be released, as a memoryview must).
         body = result.body or b""
         for start in range(0, max(len(body), 1), 65535):
             self.replacebody(body[start : start + 65535])
@@ -325,6 +354,15 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self._log("skipped", reason, detail=detail)
         return ACCEPT
 
+    def _over_budget(self, detail: str) -> int:
+        """No room in the memory budget (budget.py): the message passes unchanged, or is
+        deferred when the operator chose ``over_budget = "tempfail"``."""
+        if self.rt.settings.over_budget != "tempfail":
+            return self._pass("over-budget", detail)
+        self._log("tempfailed", "over-budget", detail=detail)
+        self.setreply("452", "4.3.1", "signing relay out of memory budget, try again later")
+        return TEMPFAIL
+
     def _queue_id(self) -> str:
         try:
             return str(self.getsymval("i") or "-")
@@ -338,9 +376,13 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self.rt.metrics.seen.inc()
 
     def _end(self) -> None:
+        """The message is decided, aborted or its connection gone: what it held goes."""
+        self.chunks = None
+        self.hold.close()
         if self.open:
             self.open = False
             self.rt.metrics.in_flight.dec()
+            trim(len(self.head) + self.size)  # after a large message: free pages go back
 
     def _log(self, action: str, reason: str, **fields: Any) -> None:
         """The message's decision: counted, and its one log line."""
@@ -450,6 +492,7 @@ def run(
     listens, systemd is told READY=1 when it started us with Type=notify.
     """
     block_signals()  # every thread below inherits the blocked mask
+    tune()  # glibc's malloc for large short-lived buffers, before the threads (alloc.py)
     holder = RuntimeHolder(Runtime(service, settings))
     runtime = holder.current
     runtime.metrics.watch_store(lambda: holder.current.service.store)

@@ -1,12 +1,12 @@
 """What the running milter works with, as one frozen value, and the holder that swaps it.
 
 A :class:`Runtime` owns the catalog service, the settings, the metrics, the DKIM key
-cache, the DNS cache, the rewrite pool and the log-line writer. Every connection gets
-the :class:`RuntimeHolder`; every message takes ONE snapshot of it at MAIL FROM and uses
-that snapshot to its end. A reload builds a new runtime (``Runtime.reloaded``: new
-service and settings, the same pool, keys, DNS, writer and metrics) and swaps it in
-with one reference assignment, so no message can see one catalog with the other's
-settings (aiosmtpd's plain state objects are the model).
+cache, the DNS cache, the rewrite pool, the memory budget and the log-line writer.
+Every connection gets the :class:`RuntimeHolder`; every message takes ONE snapshot of
+it at MAIL FROM and uses that snapshot to its end. A reload builds a new runtime
+(``Runtime.reloaded``: new service and settings, the same pool, budget, keys, DNS,
+writer and metrics) and swaps it in with one reference assignment, so no message can
+see one catalog with the other's settings (aiosmtpd's plain state objects are the model).
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ from ..config import MilterConfig
 from ..defaults import (
     CONNECTOR_CERT_NAME,
     DEFAULT_MAX_SIZE,
+    DEFAULT_MEMORY_BUDGET,
     LOG_FORMAT,
     LOG_SENDER,
     MESSAGE_TIME_LIMIT,
+    OVER_BUDGET,
     REWRITE_WORKERS,
     TENANT_ID_MISMATCH,
     TENANT_ID_MISSING,
@@ -33,6 +35,7 @@ from ..dkim.keys import KeyCache, cached_dns
 from ..dkim.sign import DnsFunc
 from ..ops.metrics import Metrics
 from ..service import SignatureService
+from .budget import MemoryBudget
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,10 @@ class MilterSettings:
     connector_cert_name: str = CONNECTOR_CERT_NAME  # "" = no client certificate check
     tenant_id_mismatch: str = TENANT_ID_MISMATCH
     tenant_id_missing: str = TENANT_ID_MISSING
+    # Memory (budget.py): bytes all messages in flight may reserve (0: no bound), and
+    # what happens to a message that does not fit: pass (unchanged) or tempfail (4xx).
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+    over_budget: str = OVER_BUDGET
 
     @classmethod
     def from_config(cls, conf: MilterConfig) -> MilterSettings:
@@ -114,18 +121,30 @@ class Runtime:
     dns: DnsFunc = field(default_factory=cached_dns)  # TXT lookups for ARC results
     pool: ThreadPoolExecutor | None = None  # None: made from settings.workers
     lines: LineWriter = field(default_factory=LineWriter)
+    # Shared by every connection; None: made from settings.memory_budget.
+    budget: MemoryBudget | None = None
 
     def __post_init__(self) -> None:
         if self.pool is None:
             object.__setattr__(self, "pool", _pool(self.settings.workers))
+        if self.budget is None:
+            object.__setattr__(self, "budget", MemoryBudget(self.settings.memory_budget))
+            self.metrics.watch_budget(self.memory)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
         assert self.pool is not None  # made in __post_init__
         return self.pool
 
+    @property
+    def memory(self) -> MemoryBudget:
+        assert self.budget is not None  # made in __post_init__
+        return self.budget
+
     def reloaded(self, service: SignatureService, settings: MilterSettings) -> Runtime:
-        """A new catalog and settings; the same pool, keys, DNS, writer and metrics."""
+        """A new catalog and settings; the same pool, budget (with the new limit), keys,
+        DNS, writer and metrics: what messages in flight hold stays counted."""
+        self.memory.resize(settings.memory_budget)
         return replace(self, service=service, settings=settings)
 
 

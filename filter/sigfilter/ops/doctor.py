@@ -239,6 +239,7 @@ class Doctor:
             return
         yield from checks.milter_params(values, explicit, self.conf.socket)
         yield from checks.size(values, self.conf.max_size, self.where)
+        yield from checks.memory(values, self.conf.max_size, self.conf.memory_budget, self.where)
         yield from checks.tls(values)
         yield from checks.relay(values)
         yield from self._maps(values)

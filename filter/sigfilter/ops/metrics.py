@@ -22,7 +22,7 @@ from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -49,6 +49,13 @@ _LOOKUP_RESULTS = {
     "stale_served": "stale",
     "unavailable": "unavailable",
 }
+
+
+class BudgetLike(Protocol):
+    @property
+    def limit(self) -> int: ...
+    @property
+    def used(self) -> int: ...
 
 
 class MinuteHistory:
@@ -131,6 +138,16 @@ class Metrics:
             ["tenant", "message_class", "action"],
             registry=reg,
         )
+        self.budget_limit = Gauge(
+            "sigfilter_memory_budget_bytes",
+            "Bytes all messages in flight may reserve together (0: no budget).",
+            registry=reg,
+        )
+        self.budget_used = Gauge(
+            "sigfilter_memory_budget_used_bytes",
+            "Bytes the messages in flight have reserved of the memory budget.",
+            registry=reg,
+        )
         self.history = MinuteHistory(clock=clock)
         self._children: dict[tuple[str, str, str], Any] = {}
         self._tnef_children: dict[tuple[str, str, str], Any] = {}
@@ -170,6 +187,11 @@ class Metrics:
         child.inc()
 
     # -- state read at scrape time --------------------------------------------------------------
+
+    def watch_budget(self, budget: BudgetLike) -> None:
+        """The memory budget's limit and use, read when scraped."""
+        self.budget_limit.set_function(lambda: budget.limit)
+        self.budget_used.set_function(lambda: budget.used)
 
     def watch_store(self, store: Callable[[], RecordStore | None]) -> None:
         """Where the catalog version and cache counts come from (the current service's store)."""

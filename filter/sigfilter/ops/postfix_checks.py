@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from ..defaults import MILTER_DEFAULT_ACTION, MILTER_TIMEOUTS
+from ..defaults import COPY_FACTOR, MILTER_DEFAULT_ACTION, MILTER_TIMEOUTS
 from .findings import Finding
 
 Values = dict[str, str]  # postconf's parameter -> value
@@ -120,6 +120,21 @@ def size(v: Values, max_size: int, where: str) -> Iterator[Finding]:
             f"message_size_limit = {limit} exceeds the milter's max_size "
             f"{max_size}: mail in between passes unsigned",
             f"raise milter.max_size in {where} or lower message_size_limit",
+        )
+
+
+def memory(v: Values, max_size: int, budget: int, where: str) -> Iterator[Finding]:
+    """The largest message the milter would sign must fit into its memory budget."""
+    limit = int(v.get("message_size_limit", "0") or 0)
+    largest = min(limit or max_size, max_size)
+    if budget and largest * COPY_FACTOR > budget:
+        yield Finding(
+            "warn",
+            "milter",
+            f"memory_budget {budget} cannot hold a message of {largest} bytes "
+            f"({COPY_FACTOR} copies): messages that large always pass unsigned",
+            f"raise milter.memory_budget in {where} to at least "
+            f"{largest * COPY_FACTOR} (README, Memory)",
         )
 
 
