@@ -70,7 +70,7 @@ from sigfilter.defaults import PROCESSED_HEADER
 REPO = Path(__file__).resolve().parents[2]
 CATALOG = REPO / "examples" / "catalog"
 ALTERMIME_HELPERS = Path(__file__).resolve().parent / "altermime"
-ALTERMIME_FILES = ("filter.sh", "reinject.py", "disclaimer.txt", "disclaimer.html")
+ALTERMIME_FILES = ("filter.sh", "disclaimer.txt", "disclaimer.html")
 ALTERMIME = "/usr/bin/altermime"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 SMTP_SINK = "/usr/sbin/smtp-sink"
@@ -149,6 +149,7 @@ class BenchRelay(PostfixInstance):
             "\n# --- bench_stack.py ---\n"
             f"transport_maps = inline:{{ {domain}=smtp:[{HOST}]:{self.counting_port} }}\n"
             f"altermime_destination_concurrency_limit = {self.maxproc}\n"
+            "altermime_destination_recipient_limit = 1\n"  # filter.sh takes one
         )
         master = ["\n# --- bench_stack.py ---\n"]
         for port, opts in self.extra.items():
