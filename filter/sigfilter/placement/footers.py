@@ -186,9 +186,7 @@ def _device_block(
         rf"(?:\s*+(?:(?P<{dev}>{device_word})|{any_word})){{1,{_MAX_DEVICE_WORDS}}}"
         rf"(?({dev})|(?!))"
     )
-    before = "|".join(
-        f"(?P<{n}>{b or _guard(a)})" for n, (b, a) in zip(names, halves, strict=True)
-    )
+    before = "|".join(f"(?P<{n}>{b or _guard(a)})" for n, (b, a) in zip(names, halves, strict=True))
     after = "|".join(f"(?({n}){a}|(?!))" for n, (_, a) in zip(names, halves, strict=True))
     groups = [(n, FooterMatch(r.lang, r.text)) for n, r in zip(names, rows, strict=True)]
     return f"(?:{before}){phrase}(?:{after})", groups
