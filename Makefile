@@ -79,7 +79,6 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_identity.py
 	$(BIN)/python tests/bench/bench_metrics.py
 	$(BIN)/python tests/bench/bench_stack.py
-	$(BIN)/python tests/bench/bench_altermime.py
 	$(BIN)/python tests/bench/bench_dkim.py
 	$(BIN)/python tests/bench/bench_tnef.py
 	$(BIN)/python tests/bench/bench_sync.py

@@ -412,6 +412,82 @@ def test_not_mobile_mailer(value: str) -> None:
     assert not is_mobile_mailer(value)
 
 
+# --- the guard on rows that start with {device} -------------------------------------------
+
+
+def _unguarded() -> footers._Compiled:
+    """The table compiled without the look-ahead guard (footers._guard): the reference."""
+    table = files("sigfilter.placement").joinpath("footers.tsv").read_text(encoding="utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(footers, "_guard", lambda after: "")
+        return footers._build(table)
+
+
+UNGUARDED = _unguarded()
+
+
+def reference_match(line: str) -> FooterMatch | None:
+    text = line.translate(footers._INVISIBLE).strip()
+    m = UNGUARDED.footer.fullmatch(text) if text else None
+    if m is None:
+        return None
+    return next((found for name, found in UNGUARDED.groups if m.start(name) >= 0), None)
+
+
+GUARD_LINES = [
+    *(line for cases in CLIENTS.values() for _, line in cases),
+    *WRAPPED,
+    *NOT_FOOTERS,
+    *(fill(t, d, "") for _, t in FOOTER_ROWS for d in ("iPhone", "desk", "Galaxy S24")),
+    "iPhone 版 Outlook を入手",
+    "Galaxy から送信",
+    "iPhone iPad から 送信",
+    "Item 8",
+    "Hi Jonas,",
+    "4994,80 €",
+]
+
+
+def test_guard_is_in_the_compiled_table() -> None:
+    assert "(?=[\\s\\S]*?" in footers._COMPILED.footer.pattern
+    assert "(?=[\\s\\S]*?" not in UNGUARDED.footer.pattern
+
+
+@pytest.mark.parametrize("line", GUARD_LINES)
+def test_guard_changes_no_match(line: str) -> None:
+    assert match_footer.__wrapped__(line) == reference_match(line)
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "iPhone",
+                "Galaxy",
+                "から送信",
+                "より",
+                "에서 보냄",
+                "gönderildi",
+                "版",
+                "Outlook",
+                "を入手",
+                "Sent",
+                "from",
+                "my",
+                "x",
+                " ",
+                "。",
+                "送信",
+            ]
+        ),
+        max_size=8,
+    ).map(" ".join)
+    | st.text(max_size=60)
+)
+def test_guard_changes_no_match_on_any_line(line: str) -> None:
+    assert match_footer.__wrapped__(line) == reference_match(line)
+
+
 # --- the table format -------------------------------------------------------------------
 
 SMALL = "device\t*\tphone\nmailer\t*\tFooMail\n"

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import Milter  # type: ignore[import-untyped]
 import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -184,6 +185,27 @@ def test_engine_error_passes_unchanged(runtime: Runtime, monkeypatch: pytest.Mon
 
 def test_only_needed_callbacks_are_negotiated() -> None:
     assert sorted(negotiated_callbacks()) == ["body", "envfrom", "envrcpt", "eoh", "header"]
+
+
+@pytest.mark.parametrize(
+    "offered",
+    [
+        [0x1FF, 0x1FFFFF, 0, 0],  # Postfix 3.7: every action and protocol step
+        [0x3F, 0x7F, 0, 0],  # an old MTA that can skip few steps
+        [0x1FF, 0x1FFFFF, 7, 9],  # reserved words are answered with 0
+        [0x1FF, 0x1FFFFF],  # unreadable: pymilter answers ALL_OPTS
+    ],
+)
+def test_negotiation_answers_what_pymilter_answers(runtime: Runtime, offered: list[int]) -> None:
+    ours, theirs = Recorder(runtime), Recorder(runtime)
+    mine, reference = list(offered), list(offered)
+    code = ours.negotiate(mine)
+    assert code == Milter.Base.negotiate(theirs, reference)
+    assert mine == reference
+    if len(offered) == 4:
+        assert (ours._protocol, ours._actions) == (theirs._protocol, theirs._actions)
+    if offered[1:] == [0x1FFFFF, 0, 0]:  # headers without replies, no connect callback
+        assert ours._protocol & Milter.P_NR_HDR and ours._protocol & Milter.P_NOCONNECT
 
 
 @pytest.mark.parametrize(

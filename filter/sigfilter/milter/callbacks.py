@@ -96,6 +96,17 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
 
     # -- callbacks ---------------------------------------------------------------------
 
+    def negotiate(self, opts: list[int]) -> int:
+        """pymilter's negotiation without its per-connection search for @symlist
+        callbacks (this class has none): the same options, ~10 µs less per connection
+        (measured with the callbacks driven directly; every message is a connection)."""
+        if len(opts) != 4:
+            return int(Milter.ALL_OPTS)  # what pymilter answers when it cannot read them
+        self._actions = opts[0]
+        opts[1] = self._protocol = opts[1] & ~self.protocol_mask()
+        opts[2] = opts[3] = 0
+        return CONTINUE
+
     def envfrom(self, mailfrom: str, *params: str) -> int:
         self.rt = self.holder.current  # the message's one snapshot (see the class)
         self._reset()
@@ -244,6 +255,8 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         Signing is CPU work (and ARC asks DNS about the original signatures), so it runs
         on the rewrite pool with its own time limit.
         """
+        if tenant.dkim_policy == "keep" and not tenant.arc:
+            return AuthChanges()  # the default: no key to read, no policy to build
         try:
             policy = policy_for(tenant, self.rt.keys)
         except KeyFileError as exc:
@@ -411,7 +424,10 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
 
 def _printable(value: str, limit: int = 100) -> str:
     """A client-supplied value made safe for one log field."""
-    return "".join(c if c.isprintable() and c != " " else "?" for c in value[:limit]) or "-"
+    value = value[:limit]
+    if value.isprintable() and " " not in value:  # the usual case, without a loop per character
+        return value or "-"
+    return "".join(c if c.isprintable() and c != " " else "?" for c in value)
 
 
 def milter_socket(spec: str) -> str:
