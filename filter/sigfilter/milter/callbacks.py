@@ -96,17 +96,6 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
 
     # -- callbacks ---------------------------------------------------------------------
 
-    def negotiate(self, opts: list[int]) -> int:
-        """pymilter's negotiation without its per-connection search for @symlist
-        callbacks (this class has none): the same options, ~10 µs less per connection
-        (measured with the callbacks driven directly; every message is a connection)."""
-        if len(opts) != 4:
-            return int(Milter.ALL_OPTS)  # what pymilter answers when it cannot read them
-        self._actions = opts[0]
-        opts[1] = self._protocol = opts[1] & ~self.protocol_mask()
-        opts[2] = opts[3] = 0
-        return CONTINUE
-
     def envfrom(self, mailfrom: str, *params: str) -> int:
         self.rt = self.holder.current  # the message's one snapshot (see the class)
         self._reset()
