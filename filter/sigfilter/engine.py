@@ -529,7 +529,10 @@ def _plain_to_html(
     html_part = (
         b"Content-Type: text/html; charset=utf-8" + eol
         + b"Content-Transfer-Encoding: quoted-printable" + eol + eol
-        + codec.qp_encode(html_doc.encode("utf-8"), eol).rstrip(b"\r\n")
+        # Bytes the part's charset could not decode (kept as surrogates, so the text part
+        # keeps them) show as "?" in this copy: strict encoding raised on them, and the
+        # message went out unsigned as an engine error (d032, a gb2312 message).
+        + codec.qp_encode(html_doc.encode("utf-8", "replace"), eol).rstrip(b"\r\n")
     )  # fmt: skip
     if images:
         html_part = _related_entity(raw, html_part, images)

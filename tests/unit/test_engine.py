@@ -226,6 +226,19 @@ def test_plain_to_html_root() -> None:
     assert out.startswith(raw[: raw.index(b"Content-Type")])
 
 
+def test_plain_to_html_with_bytes_the_charset_cannot_decode() -> None:
+    # A text part whose bytes are not all UTF-8: the text part keeps them as they were,
+    # the HTML copy shows "?" for them (it raised UnicodeEncodeError: an engine error).
+    head = msg("MIME-Version: 1.0\n" + PLAIN + "Content-Transfer-Encoding: 8bit\n", "")
+    raw = head + b"Price: 100 \x80 each\r\n\r\nSent from my iPhone\r\n"
+    result = rewrite(raw, SIGNATURE, Options(plain_to_html=True))
+    assert result.signed and result.placement == "footer"
+    out = rewritten_message(raw, result)
+    assert b"Price: 100 \x80 each\r\n" in out  # the text part's own bytes
+    html = [p for p in parse(out).walk() if p.get_content_type() == "text/html"][0]
+    assert "Price: 100 ? each" in html.get_content() and SIG_TOKEN in html.get_content()
+
+
 def test_plain_to_html_nested_in_mixed() -> None:
     raw = msg(
         "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n",
