@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -15,6 +19,27 @@ from harness.redis_server import RedisServer
 # is wrong. Here a deadline only catches a hang; tests with their own settings keep them.
 settings.register_profile("suite", deadline=10_000, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("suite")
+
+# Every work directory the harness makes (Postfix instances, milters, redis-servers:
+# tempfile.mkdtemp without a dir) goes under one directory per run, removed when the run
+# passes and kept (its path printed) when it fails. Before, each run left ~70 directories
+# in /tmp (670 after a few days here). Mode 755: the postfix user must traverse it.
+_RUN_DIR = Path(tempfile.mkdtemp(prefix="sigfilter-tests-"))
+_RUN_DIR.chmod(0o755)
+tempfile.tempdir = str(_RUN_DIR)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus == 0 and os.getpid() == _OWNER:
+        shutil.rmtree(_RUN_DIR, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int) -> None:
+    if exitstatus != 0:
+        terminalreporter.write_line(f"work directories (Postfix logs, queues) kept in {_RUN_DIR}")
+
+
+_OWNER = os.getpid()  # a forked child ending (multiprocessing) must not remove the run
 
 
 @pytest.fixture

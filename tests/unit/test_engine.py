@@ -235,7 +235,7 @@ def test_plain_to_html_with_bytes_the_charset_cannot_decode() -> None:
     assert result.signed and result.placement == "footer"
     out = rewritten_message(raw, result)
     assert b"Price: 100 \x80 each\r\n" in out  # the text part's own bytes
-    html = [p for p in parse(out).walk() if p.get_content_type() == "text/html"][0]
+    html = next(p for p in parse(out).walk() if p.get_content_type() == "text/html")
     assert "Price: 100 ? each" in html.get_content() and SIG_TOKEN in html.get_content()
 
 
