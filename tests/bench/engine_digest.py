@@ -75,7 +75,8 @@ def digest(raw: bytes, opts: Options) -> str:
     body = hashlib.sha256(r.body).hexdigest()[:16] if r.body is not None else "-"
     edits = hashlib.sha256(repr(r.header_edits).encode()).hexdigest()[:8]
     return "\t".join(
-        str(x) for x in (r.action, r.reason, r.placement, r.variant, r.replaced, r.parts, edits, body)
+        str(x)
+        for x in (r.action, r.reason, r.placement, r.variant, r.replaced, r.parts, edits, body)
     )
 
 
