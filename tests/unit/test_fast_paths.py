@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sigfilter.engine import Options, rewrite
 from sigfilter.mime.codec import qp_hard_line_offsets
 from sigfilter.mime.headers import _simple_content_type, parse_content_type, parse_header_block
+from sigfilter.placement.text import _ours, _squash
 from support import CORPUS, MESSAGES, SIGNATURE
 
 TOKEN_CHARS = "aZ09-._+!#$%&'^`|~"
@@ -121,3 +122,22 @@ def test_a_header_block_parsed_by_the_caller_gives_the_same_result() -> None:
         raw = path.read_bytes()
         given = rewrite(raw, SIGNATURE, opts, parse_header_block(raw))
         assert given == rewrite(raw, SIGNATURE, opts), path.name
+
+
+sig_words = st.sampled_from(["--", "-- ", "Avery", "Quill", "Avery Quill", "|", "\n", " ", "\t"])
+text_words = st.sampled_from(["--", "Avery", "Quill", "AveryQuill", "x", "|", "\n", " ", "\r\n"])
+
+
+@settings(max_examples=1000, derandomize=True)
+@given(
+    st.lists(text_words, max_size=14).map("".join),
+    st.lists(st.lists(sig_words, max_size=6).map("".join), max_size=3).map(tuple),
+    st.integers(0, 60),
+)
+def test_our_signature_is_found_as_by_squashing_the_whole_new_text(
+    text: str, signatures: tuple[str, ...], cut: int
+) -> None:
+    limit = min(cut, len(text))
+    squashed = _squash(text[:limit])
+    want = any(_squash(sig) in squashed for sig in signatures if sig.strip())
+    assert _ours(text, limit, signatures) == want

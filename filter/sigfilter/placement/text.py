@@ -83,10 +83,26 @@ def text_spots(
             found[Kind.CLIENT] = Spot(Kind.CLIENT, own[0], own[1], admintext.ADMIN)
         elif (typed := find_text_block(text, limit, card)) is not None:
             found[Kind.CLIENT] = Spot(Kind.CLIENT, typed[0], typed[1], TYPED)
-    # Our text signature is recognised by its own rendered text (either variant).
-    new_text = _squash(text[:limit])
-    ours = any(_squash(sig) in new_text for sig in signatures if sig.strip())
-    return Spots(found, limit, ours)
+    return Spots(found, limit, _ours(text, limit, signatures))
+
+
+def _ours(text: str, limit: int, signatures: tuple[str, ...]) -> bool:
+    """Whether one of our text signatures (either variant) is in ``text[:limit]``.
+
+    Recognised by its rendered text, whitespace squashed. Each of its words then lies
+    inside one word of the text: a signature one of whose words the text lacks is not
+    there, and the text is squashed only when one could be (~20 -> ~2 µs a reply).
+    """
+    squashed: str | None = None
+    for sig in signatures:
+        words = sig.split()
+        if not words or any(text.find(word, 0, limit) < 0 for word in words):
+            continue
+        if squashed is None:
+            squashed = _squash(text[:limit])
+        if " ".join(words) in squashed:
+            return True
+    return False
 
 
 def _squash(text: str) -> str:
