@@ -49,6 +49,15 @@ class LeafEdit:
     cte: str | None  # new Content-Transfer-Encoding, when it changes
 
 
+# Codecs that encode a text as the encodings of its pieces put together (no state, no
+# byte-order mark) and give back every byte they decode with surrogateescape (each byte
+# they cannot read becomes one escape, and each character has one encoding). For
+# these the round trip needs no test, and an edit is spliced into the decoded bytes:
+# encoding the whole edited text and both sides of the edit again cost ~25 µs of ~55
+# for the HTML part of a 20 KB reply (measured).
+PIECEWISE = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252", "latin-1"})
+
+
 def open_leaf(raw: bytes, part: Part) -> TextLeaf:
     if not part.headers.closed:
         # No empty line ends the part's header block (``--B\r\n\r\n--B--``: that
@@ -75,7 +84,7 @@ def open_leaf(raw: bytes, part: Part) -> TextLeaf:
     else:
         try:
             text = data.decode(name, "surrogateescape")
-            same = text.encode(name, "surrogateescape") == data
+            same = name in PIECEWISE or text.encode(name, "surrogateescape") == data
         except (UnicodeError, LookupError) as exc:
             # UnicodeError, not only UnicodeDecodeError: codecs Python has but mail
             # has no use for (idna, punycode, undefined) raise the plain one, and
@@ -115,11 +124,9 @@ def edit_leaf(leaf: TextLeaf, start: int, end: int, insert: str) -> LeafEdit:
     """Replace ``leaf.text[start:end]`` with ``insert`` (which uses "\\n" line ends)."""
     insert = insert.replace("\r\n", "\n").replace("\n", leaf.eol)
     insert, fits = _encode_insert(leaf, insert)
-    new_text = leaf.text[:start] + insert + leaf.text[end:]
     if fits:
-        name = leaf.codec or "latin-1"
-        new_data = new_text.encode(name, "surrogateescape")
-        return _reencode(leaf, new_data, None, _changed_range(leaf, start, end, insert))
+        return _reencode(leaf, *_edited_data(leaf, start, end, insert))
+    new_text = leaf.text[:start] + insert + leaf.text[end:]
     if leaf.codec is None:
         raise LeafError("charset", "unknown charset cannot carry the signature's characters")
     try:
@@ -129,7 +136,29 @@ def edit_leaf(leaf: TextLeaf, start: int, end: int, insert: str) -> LeafEdit:
     return _reencode(leaf, new_data, "utf-8", None)
 
 
-def _changed_range(leaf: TextLeaf, start: int, end: int, insert: str) -> tuple[int, int, int]:
+Change = tuple[int, int, int]  # byte offsets (p, old_end, new_end) in the decoded data
+
+
+def _edited_data(leaf: TextLeaf, start: int, end: int, insert: str) -> tuple[bytes, None, Change]:
+    """The decoded data with the edit made, and where the change lies in it."""
+    name = leaf.codec or "latin-1"
+    if name not in PIECEWISE:
+        new_text = leaf.text[:start] + insert + leaf.text[end:]
+        return (
+            new_text.encode(name, "surrogateescape"),
+            None,
+            _changed_range(leaf, start, end, insert),
+        )
+    if leaf.text.isascii():  # one byte per character (PIECEWISE codecs are ASCII-based)
+        p, old_end = start, end
+    else:
+        p = len(leaf.text[:start].encode(name, "surrogateescape"))
+        old_end = p + len(leaf.text[start:end].encode(name, "surrogateescape"))
+    ins = insert.encode(name, "surrogateescape")
+    return leaf.data[:p] + ins + leaf.data[old_end:], None, (p, old_end, p + len(ins))
+
+
+def _changed_range(leaf: TextLeaf, start: int, end: int, insert: str) -> Change:
     """Byte offsets (p, old_end, new_end) of the change in the decoded data."""
     name = leaf.codec or "latin-1"
     p = len(leaf.text[:start].encode(name, "surrogateescape"))
