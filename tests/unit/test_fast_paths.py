@@ -9,12 +9,19 @@ from __future__ import annotations
 import re
 from email.message import Message
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sigfilter.engine import Options, rewrite
 from sigfilter.mime.codec import qp_hard_line_offsets
-from sigfilter.mime.headers import _simple_content_type, parse_content_type, parse_header_block
+from sigfilter.mime.headers import (
+    _line_by_line,
+    _simple_content_type,
+    _well_formed,
+    parse_content_type,
+    parse_header_block,
+)
 from sigfilter.placement.text import _ours, _squash
 from support import CORPUS, MESSAGES, SIGNATURE
 
@@ -141,3 +148,43 @@ def test_our_signature_is_found_as_by_squashing_the_whole_new_text(
     squashed = _squash(text[:limit])
     want = any(_squash(sig) in squashed for sig in signatures if sig.strip())
     assert _ours(text, limit, signatures) == want
+
+
+header_pieces = st.sampled_from(
+    [b"Subject", b"X-A", b":", b" ", b"\t", b"\r\n", b"\n", b"\r", b"v", b"=?utf-8?q?a?=",
+     b"\xe9", b"From ", b"(", b"\r\n ", b"\n\t", b"\r\n\r\n", b"\n\n", b"\x85", b"\xa0"]
+)  # fmt: skip
+
+
+@settings(max_examples=3000, derandomize=True)
+@given(
+    st.lists(header_pieces, max_size=24).map(b"".join),
+    st.integers(0, 3),
+    st.integers(0, 80),
+    st.sampled_from([2, 3, 4, 10_000]),
+)
+def test_well_formed_header_blocks_read_as_line_by_line(
+    data: bytes, start: int, cut: int, max_lines: int
+) -> None:
+    start, end = min(start, len(data)), min(max(cut, start), len(data))
+    slow = _line_by_line(data, start, end, max_lines)
+    fast = _well_formed(data, start, end, max_lines)
+    assert fast is None or fast == slow
+    assert parse_header_block(data, start, end, max_lines) == slow
+
+
+def test_the_corpus_header_blocks_take_the_well_formed_reading() -> None:
+    blocks = [path.read_bytes() for path in sorted(CORPUS.glob("*.eml"))]
+    fast = [raw for raw in blocks if _well_formed(raw, 0, len(raw), 10_000) is not None]
+    assert len(fast) > len(blocks) // 2
+    for raw in fast:
+        assert _well_formed(raw, 0, len(raw), 10_000) == _line_by_line(raw, 0, len(raw), 10_000)
+
+
+@pytest.mark.parametrize("max_lines", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("data", [b"X-A: v\r\nX-B: w\r\n x\r\n\r\nbody", b"From a\nA:1\nB:2\n\n"])
+def test_the_line_limit_counts_as_line_by_line(data: bytes, max_lines: int) -> None:
+    """The empty line counts: a block of exactly ``max_lines`` field lines is cut."""
+    slow = _line_by_line(data, 0, len(data), max_lines)
+    assert parse_header_block(data, max_lines=max_lines) == slow
+    assert _well_formed(data, 0, len(data), max_lines) in (None, slow)
