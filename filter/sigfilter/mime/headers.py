@@ -81,8 +81,9 @@ def _well_formed(data: bytes, start: int, end: int, max_lines: int) -> HeaderBlo
     """The block read one field at a time, or None if a line is not what _FIELD reads.
 
     Only a block of well-formed fields ended by an empty line is read here (None for
-    any other, which _line_by_line reads): the same fields, ends and values, ~4 times
-    faster (19 fields of an Outlook reply: ~70 -> ~18 µs, measured).
+    any other, which _line_by_line reads): the same fields, ends and values, about
+    twice as fast (19 fields of an Outlook reply: ~60 -> ~30 µs, measured on a loaded
+    machine; a third of what is left builds the HeaderField objects).
     """
     pos = start
     if pos == 0 and data.startswith(b"From "):
