@@ -22,6 +22,8 @@ from sigfilter.mime.headers import (
     parse_content_type,
     parse_header_block,
 )
+from sigfilter.placement import textsig
+from sigfilter.placement.lines import line_spans, line_spans_reversed
 from sigfilter.placement.text import _ours, _squash
 from support import CORPUS, MESSAGES, SIGNATURE
 
@@ -188,3 +190,49 @@ def test_the_line_limit_counts_as_line_by_line(data: bytes, max_lines: int) -> N
     slow = _line_by_line(data, 0, len(data), max_lines)
     assert parse_header_block(data, max_lines=max_lines) == slow
     assert _well_formed(data, 0, len(data), max_lines) in (None, slow)
+
+
+line_texts = st.lists(st.sampled_from(["a", "\n", "\r\n", "\r", " ", "--", "-- "]), max_size=14)
+
+
+@settings(max_examples=2000, derandomize=True)
+@given(line_texts.map("".join), st.integers(0, 30), st.integers(0, 30))
+def test_lines_read_from_the_end_are_the_lines_reversed(text: str, a: int, b: int) -> None:
+    start, stop = sorted((min(a, len(text)), min(b, len(text))))
+    assert list(line_spans_reversed(text, start, stop)) == line_spans(text, start, stop)[::-1]
+
+
+def tail_dashdash_reading_all_lines(text: str, quote_start: int) -> tuple[int, int] | None:
+    """textsig.find_tail_dashdash as first written: every line of the quote split off."""
+    lines = line_spans(text, quote_start, len(text))
+    first = max(len(lines) - 12, 0)
+    for i in range(len(lines) - 1, first - 1, -1):
+        s, e = lines[i]
+        if text[s:e] not in ("-- ", "--"):
+            continue
+        if any(text[a:b].strip().startswith(">") for a, b in lines[i + 1 :]):
+            return None
+        j = i - 1
+        while j >= 0 and not text[lines[j][0] : lines[j][1]].strip():
+            j -= 1
+        above = text[lines[j][0] : lines[j][1]] if j >= 0 else ""
+        if above.lstrip().startswith(">") or textsig._SEPARATOR.match(above):
+            end = textsig._last_content_end(text, lines[i:])
+            return None if end is None else (s, end)
+        return None
+    return None
+
+
+quote_lines = st.lists(
+    st.sampled_from(["> a", ">", "", " ", "-- ", "--", "Avery", "-" * 24, "x", "  > b"]),
+    max_size=20,
+)
+
+
+@settings(max_examples=2000, derandomize=True)
+@given(quote_lines, st.sampled_from(["\n", "\r\n"]), st.integers(0, 200))
+def test_tail_dashdash_reads_as_splitting_every_line(lines: list[str], eol: str, cut: int) -> None:
+    text = eol.join(lines)
+    quote_start = min(cut, len(text))
+    want = tail_dashdash_reading_all_lines(text, quote_start)
+    assert textsig.find_tail_dashdash(text, quote_start) == want

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from lxml import etree
 
 from .clientsig import ClientSig, starts_inside
-from .lines import SKIPPABLE
+from .lines import SKIPPABLE, line_spans_reversed
 
 if TYPE_CHECKING:
     from ..signature import SenderCard
@@ -118,19 +118,12 @@ def _tail_lines(text: str, limit: int) -> list[tuple[int, int]]:
     blank), at most _MAX_LINES, read from the end: up to the first one too long for a
     signature, which no block holding it can be (is_signature_block)."""
     out: list[tuple[int, int]] = []
-    # The lines of line_spans(text, 0, limit), last first: no line after a final "\n".
-    nl = limit - 1 if limit > 0 and text[limit - 1] == "\n" else limit
-    while limit > 0 and len(out) < _MAX_LINES:
-        start = text.rfind("\n", 0, nl) + 1
-        end = nl - 1 if nl > start and text[nl - 1] == "\r" else nl
+    for start, end in line_spans_reversed(text, 0, limit):
         line = text[start:end]
         if SKIPPABLE.sub("", line).strip():
             out.append((start, end))
-            if len(line.strip()) > _MAX_LINE:
+            if len(line.strip()) > _MAX_LINE or len(out) == _MAX_LINES:
                 break
-        if start == 0:
-            break
-        nl = start - 1
     out.reverse()
     return out
 

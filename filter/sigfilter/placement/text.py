@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from . import admintext
 from .footers import is_footer
-from .lines import line_spans
+from .lines import line_spans_reversed
 from .ownsig import TYPED, find_text_block
 from .spot import Kind, Spot, Spots
 from .textquote import find_quote_start
@@ -34,7 +34,7 @@ def find_marker(text: str, marker: str, limit: int) -> Spot | None:
 
 def find_footer(text: str, limit: int) -> Spot | None:
     seen = 0
-    for start, end in reversed(line_spans(text, 0, limit)):
+    for start, end in line_spans_reversed(text, 0, limit):
         line = text[start:end]
         if not line.strip():
             continue
@@ -48,7 +48,7 @@ def find_footer(text: str, limit: int) -> Spot | None:
 
 def find_end(text: str, limit: int) -> Spot:
     """Just after the last non-blank line of the new text."""
-    for start, end in reversed(line_spans(text, 0, limit)):
+    for start, end in line_spans_reversed(text, 0, limit):
         if text[start:end].strip():
             nl = text.find("\n", end, limit)
             pos = end if nl < 0 else nl + 1
