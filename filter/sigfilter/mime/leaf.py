@@ -155,7 +155,9 @@ def _edited_data(leaf: TextLeaf, start: int, end: int, insert: str) -> tuple[byt
         p = len(leaf.text[:start].encode(name, "surrogateescape"))
         old_end = p + len(leaf.text[start:end].encode(name, "surrogateescape"))
     ins = insert.encode(name, "surrogateescape")
-    return leaf.data[:p] + ins + leaf.data[old_end:], None, (p, old_end, p + len(ins))
+    view = memoryview(leaf.data)  # one copy (the join), not three
+    new_data = b"".join((view[:p], ins, view[old_end:]))
+    return new_data, None, (p, old_end, p + len(ins))
 
 
 def _changed_range(leaf: TextLeaf, start: int, end: int, insert: str) -> Change:
@@ -217,13 +219,14 @@ def _qp_splice(
         nl = old.find(b"\n", old_end)
         le = len(old) if nl < 0 else nl + 1
     first = old.count(b"\n", 0, ls)
-    last = old.count(b"\n", 0, le)
+    last = first + old.count(b"\n", ls, le)  # the lines above are counted once
     starts = codec.qp_hard_line_offsets(raw, last)
     segment = new_data[ls : le + (new_end - old_end)]
     encoded = codec.qp_encode(segment, eol)
     if le == len(old) and not segment.endswith(b"\n") and encoded.endswith(eol):
         encoded = encoded[: -len(eol)]  # b2a_qp adds no break, but be sure
     rend = len(raw) if le == len(old) else starts[last]
-    spliced = raw[: starts[first]] + encoded + raw[rend:]
+    view = memoryview(raw)  # slices of a view are not copies: the join copies once
+    spliced = b"".join((view[: starts[first]], encoded, view[rend:]))
     # Self-check: decoding the spliced body must give exactly the new text.
     return spliced if codec.transfer_decode(spliced, "quoted-printable") == new_data else None
