@@ -557,3 +557,8 @@ def test_the_colon_test_skips_only_lines_the_inline_verb_cannot_match(line: str)
     a colon: every form of the inline verb ends with one."""
     if textquote._VERB_INLINE_RE.search(line) is not None:
         assert textquote._has_colon(line)
+
+
+@given(st.text(st.sampled_from("ab:-：\r\t \u00a0\u3000"), max_size=20))
+def test_last_char_is_the_last_one_rstrip_keeps(line: str) -> None:
+    assert textquote._last_char(line) == line.rstrip()[-1:]

@@ -380,7 +380,7 @@ def find_quote_start(text: str) -> QuoteStart | None:
         header = _header_block_start(lines, kinds, i)
         if header is not None:
             return QuoteStart(_offset(lines, header), "header-block")
-        if line.rstrip().endswith((":", "：", "-")):
+        if _last_char(line) in (":", "：", "-"):
             start = _attribution_start(lines, kinds, i, lenient=False)
             if start is not None and _top_posted(kinds, i, trailing):
                 return QuoteStart(_offset(lines, start), "attribution")
@@ -392,6 +392,15 @@ def find_quote_start(text: str) -> QuoteStart | None:
             # Yahoo's mobile apps run the quoted text on after "wrote:" on the same line.
             return QuoteStart(_offset(lines, i), "attribution")
     return None
+
+
+def _last_char(line: str) -> str:
+    """The last character of ``line`` that is not a space ("" if none).
+
+    ``line.rstrip()`` copied every CRLF line (its "\r" goes) to read one character.
+    """
+    tail = line[-8:].rstrip()
+    return (tail or line.rstrip())[-1:]
 
 
 def _has_colon(line: str) -> bool:
