@@ -15,6 +15,7 @@ block may follow it in the new text.
 
 from __future__ import annotations
 
+import functools
 import html as htmllib
 import re
 from importlib.resources import files
@@ -65,12 +66,20 @@ def is_signoff(line: str) -> bool:
     return _norm(line).rstrip(",.!-:; ") in SIGNOFFS
 
 
+@functools.lru_cache(maxsize=256)
+def _names(name: str) -> tuple[str, str]:
+    """A sender's whole name and first name as _norm has them (read for every line
+    a block could start with; the same senders over and over)."""
+    return _norm(name), _norm(name.split(maxsplit=1)[0]) if name.split() else ""
+
+
 def name_line(line: str, card: SenderCard, after_signoff: bool = False) -> bool:
     """Whether ``line`` is the sender's name on a line of its own."""
     text = _norm(line)
-    names = [_norm(card.name)]
+    whole, first = _names(card.name)
+    names = [whole]
     if after_signoff and card.name.split():
-        names.append(_norm(card.name.split()[0]))
+        names.append(first)
     for name in names:
         if not name or not text.startswith(name):
             continue
