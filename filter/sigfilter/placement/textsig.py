@@ -15,6 +15,7 @@ from .lines import SKIPPABLE, line_spans, line_spans_reversed
 __all__ = ["find_counterpart", "find_dashdash", "find_tail_dashdash"]
 
 _DELIMITER = ("-- ", "--")  # "--" alone: a common mangling of "-- " (Gnus manual)
+_DELIMITER_SIZES = frozenset(map(len, _DELIMITER))
 _TAIL_LINES = 12  # a signature below the quote is one of the last few lines
 # Words of a mailing-list footer that follows the author's "-- " block (corpus 028).
 _LIST_FOOTER = re.compile(r"unsubscribe|majordomo|mailing list|listinfo", re.I)
@@ -24,6 +25,11 @@ _SEPARATOR = re.compile(r"\s*(?:-{20,}|_{20,}|-+\s*End of forwarded message\s*-+
 
 def _is_delimiter(line: str) -> bool:
     return line in _DELIMITER
+
+
+def _delimiter_at(text: str, start: int, end: int) -> bool:
+    """``_is_delimiter(text[start:end])`` without copying a long line to say no."""
+    return end - start in _DELIMITER_SIZES and _is_delimiter(text[start:end])
 
 
 def _last_content_end(text: str, lines: list[tuple[int, int]]) -> int | None:
@@ -38,7 +44,7 @@ def find_dashdash(text: str, limit: int) -> tuple[int, int] | None:
     if text.find("--", 0, limit) < 0:
         return None  # no delimiter line: the text is not split into lines (~4 µs)
     lines = line_spans(text, 0, limit)
-    delims = [i for i, (s, e) in enumerate(lines) if _is_delimiter(text[s:e])]
+    delims = [i for i, (s, e) in enumerate(lines) if _delimiter_at(text, s, e)]
     for n in range(len(delims) - 1, -1, -1):
         i = delims[n]
         stop = delims[n + 1] if n + 1 < len(delims) else len(lines)
@@ -63,7 +69,7 @@ def find_tail_dashdash(text: str, quote_start: int) -> tuple[int, int] | None:
     lines.reverse()
     for i in range(len(lines) - 1, -1, -1):
         s, e = lines[i]
-        if not _is_delimiter(text[s:e]):
+        if not _delimiter_at(text, s, e):
             continue
         after = [text[a:b].strip() for a, b in lines[i + 1 :]]
         if any(x.startswith(">") for x in after):
