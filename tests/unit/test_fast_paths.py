@@ -236,3 +236,18 @@ def test_tail_dashdash_reads_as_splitting_every_line(lines: list[str], eol: str,
     quote_start = min(cut, len(text))
     want = tail_dashdash_reading_all_lines(text, quote_start)
     assert textsig.find_tail_dashdash(text, quote_start) == want
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"X-Long: " + b"a" * 5000 + b"\r\nSubject: s\r\n\r\nbody",
+        b"X-Folded: a\r\n" + b" b\r\n" * 150 + b"Subject: s\r\n\r\nbody",
+        b"X-Folded: a\r\n" + b" " + b"c" * 5000 + b"\r\n\r\nbody",
+    ],
+    ids=["long-line", "150-continuations", "long-continuation"],
+)
+def test_fields_past_the_fast_reading_limits_read_as_line_by_line(data: bytes) -> None:
+    assert _well_formed(data, 0, len(data), 10_000) is None
+    assert parse_header_block(data) == _line_by_line(data, 0, len(data), 10_000)
+    assert parse_header_block(data).closed and not parse_header_block(data).defects

@@ -70,10 +70,10 @@ def parse_header_block(
     return _well_formed(data, start, end, max_lines) or _line_by_line(data, start, end, max_lines)
 
 
-# A field whose name is a token: its first line and its continuation lines, whole.
-_FIELD = re.compile(
-    rb"([!-9;-~]+)[ \t]*:([^\n]*)\n((?:[ \t][^\n]*\n){0,%d})" % MIME_MAX_HEADER_LINES
-)
+# A field whose name is a token: its first line and its continuation lines, whole. A
+# longer line (RFC 5322 allows 998 octets) or more continuation lines end the fast
+# reading, so a hostile field costs it little before _line_by_line reads it.
+_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:([^\n]{0,4096})\n((?:[ \t][^\n]{0,4096}\n){0,100})")
 _BLANK = re.compile(rb"\r*\n")
 
 
