@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sigfilter.engine import Options, rewrite
-from sigfilter.mime.codec import qp_hard_line_offsets
+from sigfilter.mime.codec import eol_of, qp_hard_line_offsets
 from sigfilter.mime.headers import (
     _line_by_line,
     _simple_content_type,
@@ -251,3 +251,10 @@ def test_fields_past_the_fast_reading_limits_read_as_line_by_line(data: bytes) -
     assert _well_formed(data, 0, len(data), 10_000) is None
     assert parse_header_block(data) == _line_by_line(data, 0, len(data), 10_000)
     assert parse_header_block(data).closed and not parse_header_block(data).defects
+
+
+@given(st.lists(st.sampled_from([b"a", b"\r", b"\n", b"\r\n"]), max_size=8).map(b"".join),
+       st.integers(0, 10), st.integers(0, 10))  # fmt: skip
+def test_the_line_ending_of_a_range_is_that_of_its_copy(data: bytes, a: int, b: int) -> None:
+    start, end = sorted((a, b))
+    assert eol_of(data, b"?", start, end) == eol_of(data[start:end], b"?")
