@@ -255,6 +255,6 @@ def test_a_spliced_edit_is_the_whole_text_encoded(
         whole = (leaf.text[:start] + insert + leaf.text[end:]).encode(name, "surrogateescape")
     except UnicodeEncodeError:
         return  # edit_leaf never splices an insert its charset cannot carry
-    new_data, _, change = _edited_data(leaf, start, end, insert)
+    new_data, change = _edited_data(leaf, start, end, insert)
     assert new_data == whole
     assert change == _changed_range(leaf, start, end, insert)

@@ -125,7 +125,8 @@ def edit_leaf(leaf: TextLeaf, start: int, end: int, insert: str) -> LeafEdit:
     insert = insert.replace("\r\n", "\n").replace("\n", leaf.eol)
     insert, fits = _encode_insert(leaf, insert)
     if fits:
-        return _reencode(leaf, *_edited_data(leaf, start, end, insert))
+        new_data, change = _edited_data(leaf, start, end, insert)
+        return _reencode(leaf, new_data, None, change)
     new_text = leaf.text[:start] + insert + leaf.text[end:]
     if leaf.codec is None:
         raise LeafError("charset", "unknown charset cannot carry the signature's characters")
@@ -139,16 +140,12 @@ def edit_leaf(leaf: TextLeaf, start: int, end: int, insert: str) -> LeafEdit:
 Change = tuple[int, int, int]  # byte offsets (p, old_end, new_end) in the decoded data
 
 
-def _edited_data(leaf: TextLeaf, start: int, end: int, insert: str) -> tuple[bytes, None, Change]:
+def _edited_data(leaf: TextLeaf, start: int, end: int, insert: str) -> tuple[bytes, Change]:
     """The decoded data with the edit made, and where the change lies in it."""
     name = leaf.codec or "latin-1"
     if name not in PIECEWISE:
         new_text = leaf.text[:start] + insert + leaf.text[end:]
-        return (
-            new_text.encode(name, "surrogateescape"),
-            None,
-            _changed_range(leaf, start, end, insert),
-        )
+        return new_text.encode(name, "surrogateescape"), _changed_range(leaf, start, end, insert)
     if leaf.text.isascii():  # one byte per character (PIECEWISE codecs are ASCII-based)
         p, old_end = start, end
     else:
@@ -157,7 +154,7 @@ def _edited_data(leaf: TextLeaf, start: int, end: int, insert: str) -> tuple[byt
     ins = insert.encode(name, "surrogateescape")
     view = memoryview(leaf.data)  # one copy (the join), not three
     new_data = b"".join((view[:p], ins, view[old_end:]))
-    return new_data, None, (p, old_end, p + len(ins))
+    return new_data, (p, old_end, p + len(ins))
 
 
 def _changed_range(leaf: TextLeaf, start: int, end: int, insert: str) -> Change:
