@@ -26,19 +26,21 @@ class Skip(Exception):
 
 def check_headers(headers: HeaderBlock) -> None:
     """Skip rules decided by the top-level header block alone (before the body)."""
-    if headers.get(PROCESSED_HEADER):
+    # The names present, once: a lookup per rule read every field (~10 µs a message).
+    names = {f.name for f in headers.fields}
+    if PROCESSED_HEADER.lower() in names:
         raise Skip("loop", f"{PROCESSED_HEADER} present")
     auto = headers.get("auto-submitted")
     if auto and auto.value.strip().lower().split(";")[0].strip() != "no":
         raise Skip("auto-reply", f"Auto-Submitted: {auto.value[:40]}")
     for name in ("x-autoreply", "x-autorespond"):
-        if headers.get(name):
+        if name in names:
             raise Skip("auto-reply", f"{name} present")
     precedence = headers.get("precedence")
     if precedence and precedence.value.strip().lower() == "auto_reply":
         raise Skip("auto-reply", "Precedence: auto_reply")
     for name in _AUTO.headers:
-        if headers.get(name):
+        if name in names:
             raise Skip("auto-reply", f"{name} present")
     subject = headers.get("subject")
     if subject and _AUTO.subject.match(_subject_text(subject.value)):

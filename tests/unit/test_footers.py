@@ -488,6 +488,69 @@ def test_guard_changes_no_match_on_any_line(line: str) -> None:
     assert match_footer.__wrapped__(line) == reference_match(line)
 
 
+DASHES = ["-- ", "--", "—", "– ", "__ ", "-", "---", "_", "—\u00a0"]
+
+
+@pytest.mark.parametrize("dash", DASHES)
+@pytest.mark.parametrize("line", GUARD_LINES)
+def test_a_line_after_a_signature_dash_reads_as_the_whole_table_does(dash: str, line: str) -> None:
+    """Such a line gets the rows of its first character and of the one after the dash."""
+    assert match_footer.__wrapped__(dash + line) == reference_match(dash + line)
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "--",
+                "—",
+                "–",
+                "__",
+                "-",
+                "Sent",
+                "from",
+                "my",
+                "iPhone",
+                "Galaxy",
+                "から送信",
+                "gönderildi",
+                "GÖNDERİLDİ",
+                "에서",
+                "보냄",
+                "版",
+                "Outlook",
+                "を入手",
+                "より送信",
+                "Von",
+                "meinem",
+                "gesendet",
+                "<https://aka.ms/o0ukef>",
+                ".",
+                " ",
+                "\u00a0",
+                "\t",
+                "\u200b",
+                "\u00ad",
+                "\ufeff",
+            ]
+        ),
+        max_size=9,
+    ).map("".join)
+    | st.lists(st.sampled_from(["--", "—", " ", "Sent from my iPhone", "x"]), max_size=5).map(
+        " ".join
+    )
+)
+def test_row_selection_changes_no_match(line: str) -> None:
+    """The rows left out for a line (its first characters, the guards' searches) could
+    not have matched it: the answer is the whole unguarded table's."""
+    assert match_footer.__wrapped__(line) == reference_match(line)
+
+
+def test_guard_searches_cover_every_guarded_row() -> None:
+    guarded = [n for n, row in enumerate(footers._COMPILED.rows) if row.text.startswith("{device}")]
+    assert guarded and [n for n, _ in footers._COMPILED.needs] == guarded
+
+
 # --- the table format -------------------------------------------------------------------
 
 SMALL = "device\t*\tphone\nmailer\t*\tFooMail\n"

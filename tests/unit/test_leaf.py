@@ -6,10 +6,19 @@ import base64
 import binascii
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sigfilter.engine import rewrite, rewritten_message
 from sigfilter.mime.codec import b64_line_length, qp_encode, transfer_decode
-from sigfilter.mime.leaf import LeafError, edit_leaf, open_leaf
+from sigfilter.mime.leaf import (
+    PIECEWISE,
+    LeafError,
+    _changed_range,
+    _edited_data,
+    edit_leaf,
+    open_leaf,
+)
 from sigfilter.mime.scan import scan
 from support import SIGNATURE
 
@@ -201,3 +210,51 @@ def test_base64_leaf_keeps_its_own_safe_line_length() -> None:
     assert b64_line_length(b"QUFB" * 16 + b"\r\nQUFB\r\n") == 64
     assert b64_line_length(b"QUFB" * 300 + b"\r\nQUFB\r\n") == 76
     assert b64_line_length(b"QUFB" * 10 + b"\r\n" + b"QUFB" * 300 + b"\r\n") == 76
+
+
+# -- the byte splice of PIECEWISE codecs: what encoding the whole edited text gives ------
+
+LABELS = {
+    "utf-8": "utf-8",
+    "ascii": "us-ascii",
+    "iso8859-1": "iso-8859-1",
+    "cp1252": "windows-1252",
+}
+piece_bytes = st.lists(
+    st.sampled_from(
+        [b"a", b"\r\n", b"\n", b"\xc3\xa9", b"\xe2\x82\xac", b"\xff", b"\x81", b"\xc3"]
+    ),
+    max_size=12,
+).map(b"".join)
+
+
+def test_piecewise_codecs_are_the_ones_named() -> None:
+    assert set(LABELS) | {"latin-1"} == PIECEWISE
+
+
+@settings(max_examples=500, derandomize=True)
+@given(st.sampled_from(sorted(LABELS)), piece_bytes)
+def test_piecewise_codecs_give_back_every_byte(name: str, data: bytes) -> None:
+    assert data.decode(name, "surrogateescape").encode(name, "surrogateescape") == data
+
+
+@settings(max_examples=1000, derandomize=True)
+@given(
+    st.sampled_from(sorted(LABELS)),
+    piece_bytes,
+    st.integers(0, 40),
+    st.integers(0, 40),
+    st.sampled_from(["", "-- \r\nAvery", "é €", "\udcff"]),
+)
+def test_a_spliced_edit_is_the_whole_text_encoded(
+    name: str, data: bytes, a: int, b: int, insert: str
+) -> None:
+    _, leaf = _leaf(f"Content-Type: text/plain; charset={LABELS[name]}\n", data)
+    start, end = sorted((min(a, len(leaf.text)), min(b, len(leaf.text))))
+    try:
+        whole = (leaf.text[:start] + insert + leaf.text[end:]).encode(name, "surrogateescape")
+    except UnicodeEncodeError:
+        return  # edit_leaf never splices an insert its charset cannot carry
+    new_data, change = _edited_data(leaf, start, end, insert)
+    assert new_data == whole
+    assert change == _changed_range(leaf, start, end, insert)

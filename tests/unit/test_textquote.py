@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from growth import assert_linear
 from hostile_text import QUOTE_TEXT_SIZE, QUOTE_TEXTS, crlf
+from sigfilter.placement import textquote
 from sigfilter.placement.textquote import QuoteStart, find_quote_start, starts_with_quote_intro
 
 BODIES = Path(__file__).resolve().parent.parent / "corpus" / "bodies"
@@ -539,3 +540,25 @@ def test_attribution_running_into_the_quote(text: str) -> None:
     qs = find_quote_start(text)
     assert qs is not None and qs.style == "attribution"
     assert text[qs.offset :].lstrip().startswith("On Mon, Sep 1, 2025")
+
+
+VERB_WORDS = ["wrote", "schrieb", "a écrit", "ha scritto", "пишет", "写道", "napisała"]
+
+
+@settings(max_examples=500, derandomize=True)
+@given(
+    st.lists(
+        st.sampled_from([*VERB_WORDS, ":", "：", " ", "x", "\u00a0", "-", "On Mon, 1 Jan 2024"]),
+        max_size=8,
+    ).map("".join)
+)
+def test_the_colon_test_skips_only_lines_the_inline_verb_cannot_match(line: str) -> None:
+    """find_quote_start searches for "wrote:" run on into the quote only on a line with
+    a colon: every form of the inline verb ends with one."""
+    if textquote._VERB_INLINE_RE.search(line) is not None:
+        assert textquote._has_colon(line)
+
+
+@given(st.text(st.sampled_from("ab:-：\r\t \u00a0\u3000"), max_size=20))
+def test_last_char_is_the_last_one_rstrip_keeps(line: str) -> None:
+    assert textquote._last_char(line) == line.rstrip()[-1:]

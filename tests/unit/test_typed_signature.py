@@ -7,8 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sigfilter.engine import rewrite, rewritten_message
+from sigfilter.placement import ownsig
+from sigfilter.placement.lines import SKIPPABLE, line_spans
+from sigfilter.placement.ownsig import is_signature_block, is_signoff
 from sigfilter.service import SignatureService, embedded_store
 from sigfilter.signature import SenderCard
 from support import SIGNATURE, assert_only_leaves_changed, decoded_leaves
@@ -148,3 +153,45 @@ def test_catalog_lookup_carries_the_directory_card() -> None:
     card = found.signature.sender
     assert card is not None and card.name == "Avery Quill"
     assert "Head of Mail Flow" in card.details and "+1 555 0100" in card.details
+
+
+# --- the search reads only the last lines: the same answers as reading them all --------
+
+
+def all_lines_reading(text: str, limit: int, card: SenderCard) -> tuple[int, int] | None:
+    """The first implementation: every non-blank line of the new text, each block's
+    sign-off tested; the reference for ownsig.find_text_block."""
+    lines = [(s, e) for s, e in line_spans(text, 0, limit) if SKIPPABLE.sub("", text[s:e]).strip()]
+    tail = lines[-10:]
+    for i in range(len(tail) - 1, -1, -1):
+        block = [text[s:e] for s, e in tail[i:]]
+        before = text[tail[i - 1][0] : tail[i - 1][1]] if i else ""
+        if is_signature_block(block, card, is_signoff(before)):
+            return tail[i][0], ownsig._image_lines_end(text, tail[-1][1], limit)
+    return None
+
+
+TYPED_LINES = [
+    "Avery Quill", "Avery", "avery quill | Example Corp", "Avery Quill - Head of Mail Flow",
+    "Best regards,", "Thanks!", "Head of Mail Flow", "Example Corp", "T +1 (555) 0100",
+    "www.example.com", "P.S. see you Monday", "[cid:image001.png@01DA]", "<https://x.example>",
+    "", " ", "\t", "x" * 100, "y" * 101, " " + "z" * 100 + " ", "prose about Avery Quill " * 5,
+    "Avery Quill " + "w" * 95, "-- ", ">",
+]  # fmt: skip
+
+
+@settings(max_examples=2000, derandomize=True)
+@given(
+    st.lists(st.sampled_from(TYPED_LINES), max_size=16),
+    st.sampled_from(["\n", "\r\n"]),
+    st.booleans(),
+    st.integers(0, 3000),
+    st.sampled_from([CARD, SenderCard("Avery", ("Example Corp",))]),
+)
+def test_reading_from_the_end_finds_what_reading_all_lines_finds(
+    lines: list[str], eol: str, final: bool, cut: int, card: SenderCard
+) -> None:
+    text = eol.join(lines) + (eol if final else "")
+    for limit in {len(text), min(cut, len(text))}:
+        want = all_lines_reading(text, limit, card)
+        assert ownsig.find_text_block(text, limit, card) == want

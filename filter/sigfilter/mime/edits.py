@@ -70,7 +70,7 @@ def part_headers(raw: bytes, part: Part, charset: str | None, cte: str | None) -
     head_end = part.headers.end
     replace: dict[int, tuple[int, bytes]] = {}
     added: list[bytes] = []
-    eol = codec.eol_of(raw[part.start : part.body_end])
+    eol = codec.eol_of(raw, b"\r\n", part.start, part.body_end)  # no copy of the part
     if charset:
         ct = part.headers.get("content-type")
         if ct is None:

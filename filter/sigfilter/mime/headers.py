@@ -67,6 +67,50 @@ def parse_header_block(
     unclosed block, so a hostile header costs bounded work.
     """
     end = len(data) if limit is None else limit
+    return _well_formed(data, start, end, max_lines) or _line_by_line(data, start, end, max_lines)
+
+
+# A field whose name is a token: its first line and its continuation lines, whole. A
+# longer line (RFC 5322 allows 998 octets) or more continuation lines end the fast
+# reading, so a hostile field costs it little before _line_by_line reads it.
+_FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:([^\n]{0,4096})\n((?:[ \t][^\n]{0,4096}\n){0,100})")
+_BLANK = re.compile(rb"\r*\n")
+
+
+def _well_formed(data: bytes, start: int, end: int, max_lines: int) -> HeaderBlock | None:
+    """The block read one field at a time, or None if a line is not what _FIELD reads.
+
+    Only a block of well-formed fields ended by an empty line is read here (None for
+    any other, which _line_by_line reads): the same fields, ends and values, about
+    twice as fast (19 fields of an Outlook reply: ~60 -> ~30 µs, measured on a loaded
+    machine; a third of what is left builds the HeaderField objects).
+    """
+    pos = start
+    if pos == 0 and data.startswith(b"From "):
+        pos = _line_end(data, 0, end)
+    fields: list[HeaderField] = []
+    lines = 0
+    while (m := _FIELD.match(data, pos, end)) is not None:
+        name, first, more = m.group(1, 2, 3)
+        if more:
+            lines += 1 + more.count(b"\n")
+            parts = [first.rstrip(b"\r")]
+            parts += [b" " + line.strip() for line in more.split(b"\n")[:-1]]
+            first = b"".join(parts)
+        else:  # its "\r" goes with the other spaces strip() takes
+            lines += 1
+        if lines > max_lines:  # the slow reading stops there: it says so
+            return None
+        value = first.decode("latin-1").strip()
+        fields.append(HeaderField(name.decode("ascii").lower(), pos, m.end(), value))
+        pos = m.end()
+    blank = _BLANK.match(data, pos, end)
+    if blank is None or lines + 1 > max_lines:
+        return None
+    return HeaderBlock(tuple(fields), blank.end(), ())
+
+
+def _line_by_line(data: bytes, start: int, end: int, max_lines: int) -> HeaderBlock:
     fields: list[HeaderField] = []
     defects: list[str] = []
     pos = start

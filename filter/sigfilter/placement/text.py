@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from . import admintext
 from .footers import is_footer
-from .lines import line_spans
+from .lines import line_spans_reversed
 from .ownsig import TYPED, find_text_block
 from .spot import Kind, Spot, Spots
 from .textquote import find_quote_start
@@ -34,7 +34,7 @@ def find_marker(text: str, marker: str, limit: int) -> Spot | None:
 
 def find_footer(text: str, limit: int) -> Spot | None:
     seen = 0
-    for start, end in reversed(line_spans(text, 0, limit)):
+    for start, end in line_spans_reversed(text, 0, limit):
         line = text[start:end]
         if not line.strip():
             continue
@@ -48,7 +48,7 @@ def find_footer(text: str, limit: int) -> Spot | None:
 
 def find_end(text: str, limit: int) -> Spot:
     """Just after the last non-blank line of the new text."""
-    for start, end in reversed(line_spans(text, 0, limit)):
+    for start, end in line_spans_reversed(text, 0, limit):
         if text[start:end].strip():
             nl = text.find("\n", end, limit)
             pos = end if nl < 0 else nl + 1
@@ -83,10 +83,26 @@ def text_spots(
             found[Kind.CLIENT] = Spot(Kind.CLIENT, own[0], own[1], admintext.ADMIN)
         elif (typed := find_text_block(text, limit, card)) is not None:
             found[Kind.CLIENT] = Spot(Kind.CLIENT, typed[0], typed[1], TYPED)
-    # Our text signature is recognised by its own rendered text (either variant).
-    new_text = _squash(text[:limit])
-    ours = any(_squash(sig) in new_text for sig in signatures if sig.strip())
-    return Spots(found, limit, ours)
+    return Spots(found, limit, _ours(text, limit, signatures))
+
+
+def _ours(text: str, limit: int, signatures: tuple[str, ...]) -> bool:
+    """Whether one of our text signatures (either variant) is in ``text[:limit]``.
+
+    Recognised by its rendered text, whitespace squashed. Each of its words then lies
+    inside one word of the text: a signature one of whose words the text lacks is not
+    there, and the text is squashed only when one could be (~20 -> ~2 µs a reply).
+    """
+    squashed: str | None = None
+    for sig in signatures:
+        words = sig.split()
+        if not words or any(text.find(word, 0, limit) < 0 for word in words):
+            continue
+        if squashed is None:
+            squashed = _squash(text[:limit])
+        if " ".join(words) in squashed:
+            return True
+    return False
 
 
 def _squash(text: str) -> str:

@@ -355,7 +355,11 @@ def _offset(lines: list[str], i: int) -> int:
 def find_quote_start(text: str) -> QuoteStart | None:
     """Where the quoted thread of a plain-text reply or forward begins, if it has one."""
     lines = text.split("\n")  # a "\r" stays on its line, so offsets hold for CRLF too
-    kinds = [_BLANK if not (s := line.strip()) else _GT if s[0] == ">" else _TEXT for line in lines]
+    # lstrip, not strip: the same first character, and no copy of a line that starts
+    # with no space (strip copied every CRLF line: ~10 -> ~4 µs for a 20 KB reply).
+    kinds = [
+        _BLANK if not (s := line.lstrip()) else _GT if s[0] == ">" else _TEXT for line in lines
+    ]
     trailing = _trailing_gt(kinds) or _trailing_gt(kinds, _signature_block(lines))
 
     for i, line in enumerate(lines):
@@ -376,16 +380,36 @@ def find_quote_start(text: str) -> QuoteStart | None:
         header = _header_block_start(lines, kinds, i)
         if header is not None:
             return QuoteStart(_offset(lines, header), "header-block")
-        if line.rstrip().endswith((":", "：", "-")):
+        if _last_char(line) in (":", "：", "-"):
             start = _attribution_start(lines, kinds, i, lenient=False)
             if start is not None and _top_posted(kinds, i, trailing):
                 return QuoteStart(_offset(lines, start), "attribution")
-        elif (verb := _VERB_INLINE_RE.search(line)) and _attribution_start(
-            [*lines[:i], line[: verb.end()]], kinds, i, lenient=False
-        ) == i:
+        elif (
+            _has_colon(line)
+            and (verb := _VERB_INLINE_RE.search(line))
+            and _attribution_start([*lines[:i], line[: verb.end()]], kinds, i, lenient=False) == i
+        ):
             # Yahoo's mobile apps run the quoted text on after "wrote:" on the same line.
             return QuoteStart(_offset(lines, i), "attribution")
     return None
+
+
+def _last_char(line: str) -> str:
+    """The last character of ``line`` that is not a space ("" if none).
+
+    ``line.rstrip()`` copied every CRLF line (its "\r" goes) to read one character.
+    """
+    tail = line[-8:].rstrip()
+    return (tail or line.rstrip())[-1:]
+
+
+def _has_colon(line: str) -> bool:
+    """Whether _VERB_INLINE_RE can match: each of its forms ends with a colon.
+
+    Searching it costs ~13 µs on a 400-character line of prose (most lines of new
+    text), looking for the colon ~0.1 µs (measured).
+    """
+    return ":" in line or "：" in line
 
 
 _VERB_INLINE_RE = re.compile(

@@ -8,12 +8,14 @@ lines (end excludes the last line's EOL), so the engine replaces exactly those l
 from __future__ import annotations
 
 import re
+from itertools import islice
 
-from .lines import SKIPPABLE, line_spans
+from .lines import SKIPPABLE, line_spans, line_spans_reversed
 
 __all__ = ["find_counterpart", "find_dashdash", "find_tail_dashdash"]
 
 _DELIMITER = ("-- ", "--")  # "--" alone: a common mangling of "-- " (Gnus manual)
+_DELIMITER_SIZES = frozenset(map(len, _DELIMITER))
 _TAIL_LINES = 12  # a signature below the quote is one of the last few lines
 # Words of a mailing-list footer that follows the author's "-- " block (corpus 028).
 _LIST_FOOTER = re.compile(r"unsubscribe|majordomo|mailing list|listinfo", re.I)
@@ -25,6 +27,11 @@ def _is_delimiter(line: str) -> bool:
     return line in _DELIMITER
 
 
+def _delimiter_at(text: str, start: int, end: int) -> bool:
+    """``_is_delimiter(text[start:end])`` without copying a long line to say no."""
+    return end - start in _DELIMITER_SIZES and _is_delimiter(text[start:end])
+
+
 def _last_content_end(text: str, lines: list[tuple[int, int]]) -> int | None:
     for s, e in reversed(lines):
         if text[s:e].strip():
@@ -34,8 +41,10 @@ def _last_content_end(text: str, lines: list[tuple[int, int]]) -> int | None:
 
 def find_dashdash(text: str, limit: int) -> tuple[int, int] | None:
     """The last ``-- `` block of ``text[:limit]`` (a mailing list's footer block skipped)."""
+    if text.find("--", 0, limit) < 0:
+        return None  # no delimiter line: the text is not split into lines (~4 µs)
     lines = line_spans(text, 0, limit)
-    delims = [i for i, (s, e) in enumerate(lines) if _is_delimiter(text[s:e])]
+    delims = [i for i, (s, e) in enumerate(lines) if _delimiter_at(text, s, e)]
     for n in range(len(delims) - 1, -1, -1):
         i = delims[n]
         stop = delims[n + 1] if n + 1 < len(delims) else len(lines)
@@ -55,24 +64,29 @@ def find_tail_dashdash(text: str, quote_start: int) -> tuple[int, int] | None:
     Gmail (default) and Thunderbird bottom-post the signature; KMail closes a forward
     with a dashed line and puts the signature after it.
     """
-    lines = line_spans(text, quote_start, len(text))
-    first = max(len(lines) - _TAIL_LINES, 0)
-    for i in range(len(lines) - 1, first - 1, -1):
+    # Only the last lines are split off (the whole quote was: ~6 µs, measured).
+    lines = list(islice(line_spans_reversed(text, quote_start, len(text)), _TAIL_LINES))
+    lines.reverse()
+    for i in range(len(lines) - 1, -1, -1):
         s, e = lines[i]
-        if not _is_delimiter(text[s:e]):
+        if not _delimiter_at(text, s, e):
             continue
         after = [text[a:b].strip() for a, b in lines[i + 1 :]]
         if any(x.startswith(">") for x in after):
             return None
-        j = i - 1
-        while j >= 0 and not text[lines[j][0] : lines[j][1]].strip():
-            j -= 1
-        above = text[lines[j][0] : lines[j][1]] if j >= 0 else ""
+        above = _line_above(text, quote_start, s)
         if above.lstrip().startswith(">") or _SEPARATOR.match(above):
             end = _last_content_end(text, lines[i:])
             return None if end is None else (s, end)
         return None
     return None
+
+
+def _line_above(text: str, start: int, pos: int) -> str:
+    """The last non-blank line of ``text[start:pos]`` ("" if none)."""
+    return next(
+        (text[a:b] for a, b in line_spans_reversed(text, start, pos) if text[a:b].strip()), ""
+    )
 
 
 def _squashed(text: str, start: int, stop: int) -> tuple[str, list[int]]:
