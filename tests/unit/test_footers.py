@@ -491,11 +491,12 @@ def test_guard_changes_no_match_on_any_line(line: str) -> None:
 DASHES = ["-- ", "--", "—", "– ", "__ ", "-", "---", "_", "—\u00a0"]
 
 
-@pytest.mark.parametrize("dash", DASHES)
-@pytest.mark.parametrize("line", GUARD_LINES)
-def test_a_line_after_a_signature_dash_reads_as_the_whole_table_does(dash: str, line: str) -> None:
-    """Such a line gets the rows of its first character and of the one after the dash."""
-    assert match_footer.__wrapped__(dash + line) == reference_match(dash + line)
+def test_a_line_after_a_signature_dash_reads_as_the_whole_table_does() -> None:
+    """Such a line gets the rows of its first character and of the one after the dash.
+    (One test over every dash and line: as parameters they were 5,800 test ids.)"""
+    lines = [dash + line for dash in DASHES for line in GUARD_LINES]
+    wrong = [x for x in lines if match_footer.__wrapped__(x) != reference_match(x)]
+    assert len(lines) > 1000 and not wrong, wrong[:5]
 
 
 @given(
