@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 import sys
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sigfilter.placement.html import _norm
+from sigfilter.placement import html
+from sigfilter.placement.html import OUR_CLASS, OUR_COMMENT, _norm
 
 WHITESPACE = re.compile(r"\s+")
 
@@ -29,3 +31,59 @@ def test_regex_whitespace_is_str_whitespace_on_every_code_point() -> None:
 @given(st.text(alphabet=st.sampled_from("ab \t\n\r\x0b\x0c\x1c\x85\xa0\u2028\u3000é"), max_size=40))
 def test_norm_is_the_regex_form(text: str) -> None:
     assert _norm(text) == WHITESPACE.sub(" ", text).strip()
+
+
+def reference_ours(source: str, limit: int) -> bool:
+    """has_our_signature before the "-signature" pre-check (the old code)."""
+    if re.compile(re.escape(OUR_COMMENT), re.I).search(source, 0, limit):
+        return True
+    ours = re.compile(r"\b" + re.escape(OUR_CLASS) + r"\b", re.I)
+    for m in html._CLASS_VALUE.finditer(source, 0, limit):
+        if ours.search(m.group(1) or m.group(2) or m.group(3) or ""):
+            return True
+    return False
+
+
+OURS_CASES = [
+    '<div class="sigfilter-signature">x</div>',
+    "<div class='a SIGFILTER-Signature b'>x</div>",
+    "<div class=sigfilter-signature>x</div>",
+    '<div class="sigfilter-signatures">x</div>',  # another class
+    '<div title="sigfilter-signature">x</div>',  # not a class
+    '<div class="x">sigfilter-signature</div>',  # text
+    '<div class="sigfilter-ſignature">x</div>',  # re's IGNORECASE: ſ is s
+    '<div class="x"><!--SigFilter--></div>',
+    '<p class="-signature">a</p><p class="sigfilter-signature">b</p>',
+    "class=" * 50 + '"sigfilter-signature"',
+]
+
+
+@pytest.mark.parametrize("source", OURS_CASES)
+def test_our_signature_check_is_the_old_one(source: str) -> None:
+    for limit in range(len(source) + 1):
+        assert html.has_our_signature(source, limit) == reference_ours(source, limit), limit
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "class=",
+                '"',
+                "'",
+                ">",
+                "<",
+                " ",
+                "sigfilter",
+                "-",
+                "signature",
+                "SIGNATURE",
+                "ſ",
+                "x",
+            ]
+        ),
+        max_size=14,
+    ).map("".join)
+)
+def test_our_signature_check_on_any_source(source: str) -> None:
+    assert html.has_our_signature(source, len(source)) == reference_ours(source, len(source))

@@ -499,6 +499,7 @@ def find_end(doc: HtmlSource) -> Spot:
 
 _OUR_COMMENT = re.compile(re.escape(OUR_COMMENT), re.I)
 _OUR_CLASS = re.compile(r"\b" + re.escape(OUR_CLASS) + r"\b", re.I)
+_OUR_CLASS_HINT = re.compile(re.escape(OUR_CLASS[OUR_CLASS.index("-") :]), re.I)
 # Each match consumes the attribute's value, so the search is linear: the old single
 # regex backtracked through every "class=" up to the next quote (20,000 of them: 20 s).
 _CLASS_VALUE = re.compile(r"""class=(?:"([^"]*)"|'([^']*)'|([^"'>]*))""", re.I)
@@ -508,6 +509,12 @@ def has_our_signature(source: str, limit: int) -> bool:
     """Our comment or our class attribute in the new text (not the quoted thread)."""
     if _OUR_COMMENT.search(source, 0, limit):
         return True
+    # A class value holding our class is a part of the source, so without "-signature"
+    # (any case) there, no value holds it: one search (~6 us on a 20 KB reply; it starts
+    # with a character that has no case, which re finds fast; _OUR_CLASS itself takes
+    # ~200 us) instead of reading every class attribute (~20-50 us).
+    if not _OUR_CLASS_HINT.search(source, 0, limit):
+        return False
     for m in _CLASS_VALUE.finditer(source, 0, limit):
         value = m.group(1) or m.group(2) or m.group(3) or ""
         if _OUR_CLASS.search(value):
