@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sigfilter.placement import html
+from sigfilter.placement import clientsig, html
 from sigfilter.placement.html import OUR_CLASS, OUR_COMMENT, _norm
 
 WHITESPACE = re.compile(r"\s+")
@@ -87,3 +87,54 @@ def test_our_signature_check_is_the_old_one(source: str) -> None:
 )
 def test_our_signature_check_on_any_source(source: str) -> None:
     assert html.has_our_signature(source, len(source)) == reference_ours(source, len(source))
+
+
+# -- small HTML documents for the shortcuts that skip a search ----------------------------
+
+PIECES = [
+    "<div>",
+    "</div>",
+    "<p>",
+    "</p>",
+    "<span>",
+    "</span>",
+    "<pre>",
+    "<br>",
+    "<b>",
+    "</b>",
+    "<style>",
+    "</style>",
+    "<!--",
+    "-->",
+    "--",
+    "-",
+    "&#45;",
+    "&nbsp;",
+    "\xa0",
+    " ",
+    "\n",
+    "sig",
+    "Avery Quill",
+    '<blockquote type="cite">',
+    "</blockquote>",
+    '<div class="gmail_quote">',
+]
+DOCUMENTS = st.lists(st.sampled_from(PIECES), max_size=16).map(
+    lambda parts: "<html><head><style><!--\np{}\n--></style></head><body>" + "".join(parts)
+)
+
+
+@given(DOCUMENTS)
+def test_dash_pre_check_changes_no_answer(source: str) -> None:
+    doc = html.HtmlSource(source)
+    quoted = html.quoted_spans(doc, html._all_candidates(doc), html._intro_text_node(doc))
+    found = clientsig.find_html_dashdash(doc, quoted)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(clientsig, "_dash_in_text", lambda root: True)
+        assert clientsig.find_html_dashdash(doc, quoted) == found
+
+
+def test_dash_pre_check_lets_a_delimiter_through() -> None:
+    doc = html.HtmlSource("<html><body><p>Hi</p><div>--&nbsp;<br>Avery</div></body></html>")
+    found = clientsig.find_html_dashdash(doc, [])
+    assert found is not None and found.text == "Avery"

@@ -361,7 +361,7 @@ def find_html_dashdash(doc: HtmlSource, quoted: list[tuple[int, int]]) -> Client
     """The last own element whose text starts with the RFC 3676 ``-- `` delimiter and
     that closes its own region (nothing visible follows before the quote or the end)."""
     body = doc.body()
-    if body is None or "--" not in doc.source:
+    if body is None or "--" not in doc.source or not _dash_in_text(doc.root):
         return None
     found: list[tuple[int, int, str]] = []
     for el in _dash_holders(body):
@@ -383,6 +383,20 @@ def find_html_dashdash(doc: HtmlSource, quoted: list[tuple[int, int]]) -> Client
     if _VISIBLE.search(_strip_tags(doc.source[best[1] : stop])):
         return None  # more own text follows: a "-- " in the middle is not the signature
     return ClientSig("dash-dash", best[0], best[1], best[2])
+
+
+def _dash_in_text(root: etree._Element | None) -> bool:
+    """Whether a "-- " delimiter can start any element's text.
+
+    An element's text is a run of the document's text, and a delimiter is "--" then a
+    space or a no-break space, or "--" alone (which has no signature text after it, so
+    it is never the answer). One serialisation of the document (~6 us) instead of the
+    XPath below (~30-45 us): Outlook's <style><!-- … --> has "--" in every reply.
+    """
+    if root is None:
+        return False
+    text = str(etree.tostring(root, method="text", encoding=str, with_tail=False))
+    return "-- " in text or "--\xa0" in text
 
 
 _DASH_TEXT = etree.XPath("//text()[starts-with(normalize-space(.), '--')]")
