@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 
 from sigfilter.placement import clientsig, html
 from sigfilter.placement.html import OUR_CLASS, OUR_COMMENT, _norm
+from support import CORPUS
+
+BODIES = CORPUS / "bodies"
 
 WHITESPACE = re.compile(r"\s+")
 
@@ -138,3 +141,20 @@ def test_dash_pre_check_lets_a_delimiter_through() -> None:
     doc = html.HtmlSource("<html><body><p>Hi</p><div>--&nbsp;<br>Avery</div></body></html>")
     found = clientsig.find_html_dashdash(doc, [])
     assert found is not None and found.text == "Avery"
+
+
+ODD_TAGS = (
+    "<html><body><a{b>x</a{b><q*>y</q*><o:p>z</o:p><P>w</P><x-y>v</x-y><div><p>u</div>"
+    "<!-- c --><?pi x?><svg><path/></svg><math><mi>t</mi></math></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [ODD_TAGS, *(p.read_text("utf-8", "replace") for p in sorted(BODIES.glob("*.html")))],
+)
+def test_numbering_per_tag_is_numbering_of_all(source: str) -> None:
+    doc = html.HtmlSource(source)
+    every = doc._numbered_all()
+    for el in doc.elements():
+        assert doc._element_number(el) == every.get(id(el)), el.tag
