@@ -13,9 +13,11 @@ import sys
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from test_textquote import INTROS
 
 from sigfilter.placement import clientsig, html
 from sigfilter.placement.html import OUR_CLASS, OUR_COMMENT, _norm
+from sigfilter.placement.textquote import starts_with_quote_intro
 from support import CORPUS
 
 BODIES = CORPUS / "bodies"
@@ -158,3 +160,64 @@ def test_numbering_per_tag_is_numbering_of_all(source: str) -> None:
     every = doc._numbered_all()
     for el in doc.elements():
         assert doc._element_number(el) == every.get(id(el)), el.tag
+
+
+# -- the quote-intro pre-check (html._may_open_quote) ------------------------------------
+
+INTRO_WORDS = [
+    "On",
+    "Mon,",
+    "Jan",
+    "1,",
+    "2024",
+    "10",
+    "00",
+    "AM",
+    "John",
+    "<john@example.com>",
+    "wrote",
+    "writes",
+    "From",
+    "Von",
+    "Sent",
+    "Original",
+    "Message",
+    "Begin forwarded message",
+    "Am",
+    "schrieb",
+    "差出人",
+    "于2024年1月1日",
+    "写道",
+    "пишет",
+    "ср,",
+    "30",
+    "апр.",
+    "г.",
+    "в",
+    "*",
+    ":",
+    "：",
+    "-",
+    "----",
+    "\xa0",
+]
+
+
+@pytest.mark.parametrize("text", INTROS)
+def test_every_intro_example_passes_the_pre_check(text: str) -> None:
+    assert starts_with_quote_intro(text) and html._may_open_quote(text)
+
+
+@given(st.lists(st.sampled_from(INTRO_WORDS), max_size=14).map(" ".join))
+def test_no_intro_fails_the_pre_check(text: str) -> None:
+    if starts_with_quote_intro(text):
+        assert html._may_open_quote(text), text
+
+
+@given(
+    st.lists(
+        st.sampled_from([w for w in INTRO_WORDS if not html._may_open_quote(w)]), max_size=14
+    ).map(" ".join)
+)
+def test_without_colon_or_dash_nothing_is_an_intro(text: str) -> None:
+    assert not starts_with_quote_intro(text)
