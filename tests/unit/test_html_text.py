@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -221,3 +222,51 @@ def test_no_intro_fails_the_pre_check(text: str) -> None:
 )
 def test_without_colon_or_dash_nothing_is_an_intro(text: str) -> None:
     assert not starts_with_quote_intro(text)
+
+
+# -- comments and raw-text elements (html.excluded_regions) -------------------------------
+
+EXCLUDED_PIECES = [
+    "<!--",
+    "-->",
+    "<!-",
+    "--",
+    "<script",
+    "<SCRIPT>",
+    "<style>",
+    "<ſtyle>",
+    "<tıtle>",
+    "<tİtle>",
+    "<textarea x=1>",
+    "</style>",
+    "</style >",
+    "</STYLE\n>",
+    "</ſtyle>",
+    "</script>",
+    "</scrİpt>",
+    "</scripts>",
+    "<scriptx>",
+    "</title>",
+    "</tıtle>",
+    "</textarea>",
+    ">",
+    "<",
+    "x",
+    " ",
+    "\n",
+]
+
+
+def reference_excluded(source: str) -> list[tuple[int, int]]:
+    return [(m.start(), m.end()) for m in html._EXCLUDED.finditer(source)]
+
+
+@given(st.lists(st.sampled_from(EXCLUDED_PIECES), max_size=16).map("".join))
+def test_excluded_regions_are_the_regex_matches(source: str) -> None:
+    assert html.excluded_regions(source) == reference_excluded(source)
+
+
+@pytest.mark.parametrize("path", sorted(BODIES.glob("*.html")), ids=lambda p: p.name)
+def test_excluded_regions_of_the_corpus(path: Path) -> None:
+    source = path.read_text("utf-8", "replace")
+    assert html.excluded_regions(source) == reference_excluded(source)

@@ -45,13 +45,23 @@ if TYPE_CHECKING:
 OUR_CLASS = "sigfilter-signature"
 OUR_COMMENT = "<!--sigfilter-->"
 
-# An unclosed ``<script`` runs to the end: with ``[^>]*>`` alone, every one of 40,000
-# "<script " without a ">" rescanned the rest of the source (7 s for 320 KB).
+# What is not markup lxml reads as elements: comments and raw-text elements (the
+# definition; excluded_regions finds its matches). An unclosed ``<script`` runs to the
+# end: with ``[^>]*>`` alone, every one of 40,000 "<script " without a ">" rescanned the
+# rest of the source (7 s for 320 KB).
 _EXCLUDED = re.compile(
     r"<!--.*?(?:-->|\Z)"
     r"|<(script|style|title|textarea)\b(?:[^>]*>.*?(?:</\1\s*>|\Z)|[^>]*\Z)",
     re.S | re.I,
 )
+# _EXCLUDED's regions, found faster with the same answers: the start by a search that
+# begins with "<" (re finds such a pattern fast; _EXCLUDED's ignore-case alternation was
+# tried at every character), a comment's end with str.find, a raw-text element's end
+# among the "</" after its start tag, its name compared as _EXCLUDED's back-reference
+# does (ignoring case, character by character). 20 KB Outlook reply: ~35 -> ~15 us.
+_EXCLUDED_START = re.compile(r"<(?:!--|(script|style|title|textarea)\b)", re.I)
+_SAME_NAME = re.compile(r"([^\0]*)\0\1", re.I | re.S)
+_CLOSE = re.compile(r"\s*>")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SPACED = ("br", "div", "p", "tr", "td", "li", "hr", "table", "blockquote")
 _BLOCKS = ("div", "p", "blockquote", "table", "span", "font", "td")
@@ -95,6 +105,38 @@ def _text(el: etree._Element, limit: int | None = None) -> str:
     return _norm(raw if limit is None else raw[:limit])
 
 
+def excluded_regions(source: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` of every match of _EXCLUDED in ``source``, in order."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    while (m := _EXCLUDED_START.search(source, pos)) is not None:
+        tag = m.group(1)
+        if tag is None:
+            close = source.find("-->", m.end())
+            end = len(source) if close < 0 else close + 3
+        else:
+            end = _raw_text_end(source, m.end(), tag)
+        out.append((m.start(), end))
+        pos = end
+    return out
+
+
+def _raw_text_end(source: str, after: int, tag: str) -> int:
+    """Where a script/style/title/textarea element that starts as ``<tag`` ends."""
+    gt = source.find(">", after)
+    if gt < 0:
+        return len(source)
+    pos, k = gt + 1, len(tag)
+    while (lt := source.find("</", pos)) >= 0:
+        name = source[lt + 2 : lt + 2 + k]
+        if len(name) == k and _SAME_NAME.fullmatch(tag + "\0" + name):
+            close = _CLOSE.match(source, lt + 2 + k)
+            if close is not None:
+                return close.end()
+        pos = lt + 1
+    return len(source)
+
+
 def _may_open_quote(raw: str) -> bool:
     """Whether ``raw`` can hold a quote intro at all (a necessary condition, cheap).
 
@@ -129,7 +171,7 @@ class HtmlSource:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self._excluded = [(m.start(), m.end()) for m in _EXCLUDED.finditer(source)]
+        self._excluded = excluded_regions(source)
         self._ex_starts = [s for s, _ in self._excluded]
         parser = etree.HTMLParser(encoding="utf-8", remove_comments=False)
         data = source.encode("utf-8", "replace")
