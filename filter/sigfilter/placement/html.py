@@ -496,10 +496,14 @@ def find_footer(doc: HtmlSource, limit: int, stop: etree._Element | None = None)
     # A footer closes the new text, so only the last elements before the quote are
     # read: matching the footer table costs ~50 us per element.
     candidates: deque[etree._Element] = deque(maxlen=_MAX_FOOTER_SCAN)
-    for el in body.iter():
+    # lxml's tag filter picks the elements (and ``stop``) in C: reading every node's
+    # tag in Python was ~15 us of a 20 KB reply.
+    stop_tag = stop.tag if stop is not None and isinstance(stop.tag, str) else None
+    other = stop_tag is not None and stop_tag not in _FOOTER_TAGS
+    for el in body.iter(*_FOOTER_TAGS, *((stop_tag,) if other else ())):
         if el is stop:
             break  # the quoted thread starts here: footers below it are not ours to replace
-        if isinstance(el.tag, str) and el.tag in _FOOTER_TAGS:
+        if not other or el.tag in _FOOTER_TAGS:
             candidates.append(el)
     found: Spot | None = None
     for el in candidates:
