@@ -17,6 +17,7 @@ recognised in HTML; the text part still gets the signature at its marker.
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from collections import deque
@@ -159,6 +160,11 @@ def _classes(el: etree._Element) -> list[str]:
     return (el.get("class") or "").lower().split()
 
 
+@functools.lru_cache(maxsize=256)
+def _tag_pattern(tag: str) -> re.Pattern[str]:
+    return re.compile(rf"<(/?){re.escape(tag)}(?=[\s/>])", re.I)
+
+
 @dataclass(slots=True)
 class _TagIndex:
     starts: list[int]  # source offsets of the start tags, in document order
@@ -220,10 +226,16 @@ class HtmlSource:
         consumed = 0  # the end-tag scan has read up to here
         line, last = 1, 0
         gt_left = True
-        for m in re.finditer(rf"<(/?){re.escape(tag)}(?=[\s/>])", src, re.I):
+        # The excluded regions are walked along with the matches (both in source order)
+        # instead of a bisection per match (64 div tags of a gmail reply: ~78 -> ~66 us).
+        regions = self._excluded
+        r, r_end = 0, len(regions)
+        for m in _tag_pattern(tag).finditer(src):
             pos = m.start()
-            excluded = self.in_excluded(pos)
-            opening = not m.group(1)
+            while r < r_end and regions[r][1] <= pos:
+                r += 1
+            excluded = r < r_end and regions[r][0] <= pos
+            opening = src[pos + 1] != "/"
             if opening and not excluded:
                 line += src.count("\n", last, pos)
                 last = pos
