@@ -270,3 +270,43 @@ def test_excluded_regions_are_the_regex_matches(source: str) -> None:
 def test_excluded_regions_of_the_corpus(path: Path) -> None:
     source = path.read_text("utf-8", "replace")
     assert html.excluded_regions(source) == reference_excluded(source)
+
+
+# -- the end of the body (html.find_end) ---------------------------------------------------
+
+
+def test_only_ascii_letters_lower_case_to_the_end_tags_letters() -> None:
+    letters = set("bodyhtml")
+    for cp in range(sys.maxunicode + 1):
+        low = chr(cp).lower()
+        if low in letters:
+            assert chr(cp) in (low, low.upper()), hex(cp)
+
+
+def reference_end(source: str) -> tuple[int, str]:
+    """find_end as it was: stepping back over every "</"."""
+    doc = html.HtmlSource(source)
+    for tag in ("</body", "</html"):
+        end = len(source)
+        while True:
+            pos = source.rfind("</", 0, end)
+            while pos >= 0 and not (
+                pos + len(tag) <= end and source[pos : pos + len(tag)].lower() == tag
+            ):
+                pos = source.rfind("</", 0, pos + 1)
+            if pos < 0 or not doc.in_excluded(pos):
+                break
+            end = pos
+        if pos >= 0:
+            return pos, tag[2:]
+    return len(source.rstrip()), "eof"
+
+
+END_PIECES = ["</body>", "</BODY >", "</bOdY", "</html>", "</HTML", "</b", "</", "<!--", "-->"]
+END_PIECES += ["<script>", "</script>", "x", "İ", "K", " ", "\n", "</ody>", "</bodyx"]
+
+
+@given(st.lists(st.sampled_from(END_PIECES), max_size=12).map("".join))
+def test_find_end_is_the_old_search(source: str) -> None:
+    spot = html.find_end(html.HtmlSource(source))
+    assert (spot.start, spot.detail) == reference_end(source)
