@@ -326,24 +326,44 @@ def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
     if root is None:
         return
     for el in root.iter("div", "blockquote", "hr", "table", "span", "p"):
-        eid = (el.get("id") or "").lower()
-        if eid in _QUOTE_IDS:
-            yield el, _QUOTE_IDS[eid]
-        elif eid.startswith(("yahoo_quoted", "ydp")) and "yahoo_quoted" in eid:
-            yield el, "yahoo_quoted"
-        for cls in _classes(el):
-            if cls in _QUOTE_CLASSES and el.tag != "span":
-                yield el, _QUOTE_CLASSES[cls]
-            elif "yahoo_quoted" in cls:  # Yahoo prefixes its classes: ydp9b1f…yahoo_quoted
-                yield el, "yahoo_quoted"
-        if el.tag == "blockquote" and (el.get("type") or "").lower() == "cite":
+        tag = el.tag
+        eid = el.get("id")
+        if eid:
+            yield from ((el, style) for style in _id_styles(eid))
+        cls = el.get("class")
+        if cls:
+            yield from ((el, style) for style in _class_styles(cls, tag == "span"))
+        if tag == "blockquote" and (el.get("type") or "").lower() == "cite":
             yield el, "blockquote-cite"
         elif (
-            el.tag == "div"
+            tag == "div"
             and "border-top" in (el.get("style") or "").lower()
             and _intro_text(_raw_text(el)[:600])
         ):
             yield el, "outlook-header"
+
+
+# The quote styles an id or class attribute value names, kept per value: Outlook's
+# class="MsoNormal" on every paragraph was lower-cased, split and looked up each time.
+@functools.lru_cache(maxsize=1024)
+def _id_styles(value: str) -> tuple[str, ...]:
+    eid = value.lower()
+    if eid in _QUOTE_IDS:
+        return (_QUOTE_IDS[eid],)
+    if eid.startswith(("yahoo_quoted", "ydp")) and "yahoo_quoted" in eid:
+        return ("yahoo_quoted",)
+    return ()
+
+
+@functools.lru_cache(maxsize=1024)
+def _class_styles(value: str, span: bool) -> tuple[str, ...]:
+    styles: list[str] = []
+    for cls in value.lower().split():
+        if cls in _QUOTE_CLASSES and not span:
+            styles.append(_QUOTE_CLASSES[cls])
+        elif "yahoo_quoted" in cls:  # Yahoo prefixes its classes: ydp9b1f…yahoo_quoted
+            styles.append("yahoo_quoted")
+    return tuple(styles)
 
 
 def _outlook_prefix(el: etree._Element) -> etree._Element:
