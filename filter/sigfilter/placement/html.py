@@ -188,12 +188,23 @@ class HtmlSource:
         # Holding every element keeps lxml's proxies alive, so id(el) stays unique.
         self._elements = list(self.root.iter()) if self.root is not None else []
         if self.root is not None:
-            # Line breaks and blocks separate words when read as text ("Da: X<br>Inviato:").
-            # Only this private tree changes; source offsets do not depend on it.
-            for el in self.root.iter(*_SPACED):
-                # libxml2 keeps control characters such as a form feed in text that lxml
-                # refuses to set back; without this a reply with one lost its quote.
-                el.tail = " " + _NOT_XML.sub(" ", el.tail or "")
+            self._space_blocks(self.root)
+
+    @staticmethod
+    def _space_blocks(root: etree._Element) -> None:
+        """Line breaks and blocks separate words when read as text ("Da: X<br>Inviato:").
+
+        Only this private tree changes; source offsets do not depend on it. libxml2 keeps
+        control characters such as a form feed in text that lxml refuses to set back;
+        without replacing them a reply with one lost its quote. One search over all the
+        tails finds whether any has one (a substitution per tail was ~15 us of a 20 KB
+        reply).
+        """
+        spaced = list(root.iter(*_SPACED))
+        tails = [el.tail or "" for el in spaced]
+        clean = _NOT_XML.search("".join(tails)) is None
+        for el, tail in zip(spaced, tails, strict=True):
+            el.tail = " " + (tail if clean else _NOT_XML.sub(" ", tail))
 
     def elements(self) -> list[etree._Element]:
         """Every node of the tree in document order (comments included), held once."""
