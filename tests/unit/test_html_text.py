@@ -306,7 +306,8 @@ END_PIECES = ["</body>", "</BODY >", "</bOdY", "</html>", "</HTML", "</b", "</",
 END_PIECES += ["<script>", "</script>", "x", "İ", "K", " ", "\n", "</ody>", "</bodyx"]
 
 
-@given(st.lists(st.sampled_from(END_PIECES), max_size=12).map("".join))
-def test_find_end_is_the_old_search(source: str) -> None:
+@given(st.lists(st.sampled_from(END_PIECES), max_size=12).map("".join), st.integers(0, 12))
+def test_find_end_is_the_old_search(source: str, closers: int) -> None:
+    source += "</p>" * closers  # more than html._END_STEPS: the forward search answers
     spot = html.find_end(html.HtmlSource(source))
     assert (spot.start, spot.detail) == reference_end(source)

@@ -594,20 +594,41 @@ def _ascii_any_case(tag: str) -> re.Pattern[str]:
 
 
 _END_TAGS = tuple((tag, _ascii_any_case(tag)) for tag in ("</body", "</html"))
+_END_STEPS = 8  # "</" looked at from the end before one forward search takes over
+
+
+def _last_tag(doc: HtmlSource, pattern: re.Pattern[str]) -> int:
+    """Where the last match of ``pattern`` (an end tag) outside comments and scripts
+    starts, or -1.
+
+    </body> is among the last few tags of nearly every part, so the "</" are looked at
+    from the end first; a part without one (Gmail's) gets one forward search (~3 us)
+    instead of a step back over every "</" (~25 us). A tag starting before an "</" ends
+    before it (the tags hold no other "<"), so the steps and the search see the same.
+    """
+    src = doc.source
+    pos = len(src)
+    for _ in range(_END_STEPS):
+        pos = src.rfind("</", 0, pos)
+        if pos < 0:
+            return -1
+        if pattern.match(src, pos) and not doc.in_excluded(pos):
+            return pos
+    for start in reversed([m.start() for m in pattern.finditer(src, 0, pos)]):
+        if not doc.in_excluded(start):
+            return start
+    return -1
 
 
 def find_end(doc: HtmlSource) -> Spot:
-    src = doc.source
+    # Offsets into the source itself: searching ``src.lower()`` gave offsets into the
+    # lower-cased copy, longer than the source when it holds a character such as "İ"
+    # (lower-cased to two): a Turkish message's signature went into "</body>".
     for tag, pattern in _END_TAGS:
-        # The last one outside comments and scripts: one forward search (~3 us) where the
-        # step back from every "</" cost ~25 us for a part without </body> (Gmail's).
-        # Offsets into ``src`` itself: searching ``src.lower()`` gave offsets into the
-        # lower-cased copy, longer than the source when it holds a character such as "İ"
-        # (lower-cased to two): a Turkish message's signature went into "</body>".
-        for pos in reversed([m.start() for m in pattern.finditer(src)]):
-            if not doc.in_excluded(pos):
-                return Spot(Kind.END, pos, pos, tag[2:])
-    end = len(src.rstrip())
+        pos = _last_tag(doc, pattern)
+        if pos >= 0:
+            return Spot(Kind.END, pos, pos, tag[2:])
+    end = len(doc.source.rstrip())
     return Spot(Kind.END, end, end, "eof")
 
 
