@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from lxml import etree
 from test_textquote import INTROS
 
 from sigfilter.placement import clientsig, html
@@ -311,3 +312,75 @@ def test_find_end_is_the_old_search(source: str, closers: int) -> None:
     source += "</p>" * closers  # more than html._END_STEPS: the forward search answers
     spot = html.find_end(html.HtmlSource(source))
     assert (spot.start, spot.detail) == reference_end(source)
+
+
+# -- client-signature rules (clientsig.rule_for) ------------------------------------------
+
+
+def reference_rule(el: etree._Element) -> clientsig.Rule | None:
+    """rule_for as it was: every attribute read whatever the element carries."""
+    tag: object = el.tag
+    if not isinstance(tag, str):
+        return None
+    ix = clientsig._INDEX
+    eid = el.get("id")
+    if eid is not None:
+        if tag == "br":
+            return ix.br_ids.get(eid)
+        if eid in ix.ids:
+            return ix.ids[eid]
+    cls = el.get("class")
+    if cls:
+        for token in cls.split():
+            if token in ix.classes:
+                return ix.classes[token]
+            for rx, rule in ix.class_res:
+                if rx.fullmatch(token):
+                    return rule
+    name = el.get("name")
+    if name is not None and name in ix.names:
+        return ix.names[name]
+    for attr, value, rule in ix.attrs:
+        if el.get(attr) == value:
+            return rule
+    return ix.tags.get(tag.lower())
+
+
+CLASS_RE_EXAMPLES = {"ydp[0-9a-f]{8}signature": "ydp1a2b3c4dsignature"}
+
+
+def _marked_elements() -> str:
+    rows = clientsig.RULES
+    out = ["<html><body><br id=''><p id='' class='' name=''>x</p><signature>s</signature>"]
+    for r in rows:
+        if r.match in ("id", "br-id"):
+            out.append(f"<br id='{r.value}'><div id='{r.value}' class='gmail_signature'>x</div>")
+        elif r.match in ("class", "class-re"):
+            value = r.value if r.match == "class" else CLASS_RE_EXAMPLES[r.value]
+            out.append(
+                f"<div class='MsoNormal {value}' id='x'>x</div><span class='{value}'>y</span>"
+            )
+        elif r.match in ("name", "start-name"):
+            out.append(f"<a name='{r.value}'></a><div name='{r.value}' data-marker='x'>z</div>")
+        elif r.match == "attr":
+            attr, value = r.value.split("=", 1)
+            out.append(f"<div {attr}='{value}'>w</div><div {attr}='{value}x'>w</div>")
+        else:
+            out.append(f"<{r.value}>t</{r.value}>")
+    return "".join(out) + "</body></html>"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [_marked_elements(), *(p.read_text("utf-8", "replace") for p in sorted(BODIES.glob("*.html")))],
+)
+def test_rule_for_is_the_old_rule(source: str) -> None:
+    doc = html.HtmlSource(source)
+    rules = [clientsig.rule_for(el) for el in doc.elements()]
+    assert rules == [reference_rule(el) for el in doc.elements()]
+
+
+def test_the_marked_elements_carry_every_kind_of_rule() -> None:
+    doc = html.HtmlSource(_marked_elements())
+    found = {rule.match for el in doc.elements() if (rule := clientsig.rule_for(el))}
+    assert found == {r.match for r in clientsig.RULES}

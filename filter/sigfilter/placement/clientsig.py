@@ -16,6 +16,7 @@ import functools
 import re
 import sys
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, cast
@@ -114,24 +115,36 @@ def rule_for(el: etree._Element) -> Rule | None:
     tag: object = el.tag  # a comment's tag is a function
     if not isinstance(tag, str):
         return None
+    return _rule(el, tag, el.keys())
+
+
+def _rule(el: etree._Element, tag: str, keys: Sequence[str | bytes]) -> Rule | None:
+    """rule_for with the element's tag and attribute names read already.
+
+    The names say which attributes to read: most elements of a reply carry only
+    ``style``, ``lang`` or Outlook's ``class="MsoNormal"``, and reading four attributes
+    of each was ~1 us (~35 -> ~26 us for a 20 KB Outlook reply).
+    """
     ix = _INDEX
-    eid = el.get("id")
-    if eid is not None:
-        if tag == "br":
-            return ix.br_ids.get(eid)
-        if eid in ix.ids:
-            return ix.ids[eid]
-    cls = el.get("class")
-    if cls:
-        found = _class_rule(cls)
-        if found is not None:
-            return found
-    name = el.get("name")
-    if name is not None and name in ix.names:
-        return ix.names[name]
-    for attr, value, rule in ix.attrs:
-        if el.get(attr) == value:
-            return rule
+    if keys:
+        if "id" in keys:
+            eid = el.get("id")
+            if tag == "br":
+                return ix.br_ids.get(eid) if eid is not None else None
+            if eid in ix.ids:
+                return ix.ids[eid]
+        cls = el.get("class") if "class" in keys else None
+        if cls:
+            found = _class_rule(cls)
+            if found is not None:
+                return found
+        if "name" in keys:
+            name = el.get("name")
+            if name is not None and name in ix.names:
+                return ix.names[name]
+        for attr, value, rule in ix.attrs:
+            if attr in keys and el.get(attr) == value:
+                return rule
     return ix.tags.get(tag.lower())
 
 
@@ -226,9 +239,13 @@ def find_html_signature(doc: HtmlSource, quoted: list[tuple[int, int]]) -> Clien
         return None
     last: _Found | None = None
     for el in doc.elements():
-        if not el.attrib and el.tag not in _INDEX.tags:
+        tag: object = el.tag  # a comment's tag is a function
+        if not isinstance(tag, str):
+            continue
+        keys = el.keys()
+        if not keys and tag not in _INDEX.tags:
             continue  # most elements: 160,000 bare <br> cost 0.07 s here (an XPath 0.2 s)
-        rule = rule_for(el)
+        rule = _rule(el, tag, keys)
         if rule is None:
             continue
         found = _candidate(doc, el, rule, quoted)
