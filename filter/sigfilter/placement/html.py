@@ -185,6 +185,7 @@ class HtmlSource:
         self._offsets: dict[int, int | None] = {}
         self._tags: dict[str, _TagIndex] = {}
         self._numbers: dict[str, dict[int, int]] = {}
+        self._body: etree._Element | None = None
         # Holding every element keeps lxml's proxies alive, so id(el) stays unique.
         self._elements = list(self.root.iter()) if self.root is not None else []
         if self.root is not None:
@@ -326,10 +327,11 @@ class HtmlSource:
         return None if end is None else (start, end)
 
     def body(self) -> etree._Element | None:
-        if self.root is None:
-            return None
-        found = self.root.find(".//body")
-        return found if found is not None else self.root
+        # Found once: five passes ask for it (~2 us each).
+        if self._body is None and self.root is not None:
+            found = self.root.find(".//body")
+            self._body = found if found is not None else self.root
+        return self._body
 
 
 def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
