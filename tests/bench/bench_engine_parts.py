@@ -1,6 +1,6 @@
 """Benchmark: where the engine's time goes on replies it has not seen before.
 
-    .venv/bin/python tests/bench/bench_engine_parts.py [--outlook 120] [--gmail 40] [--rounds 5]
+    .venv/bin/python tests/bench/bench_engine_parts.py [--outlook 120] [--gmail 40] [--rounds 6]
     .venv/bin/python tests/bench/bench_engine_parts.py --against ../main/filter
 
 Generates Outlook-style replies (make_message.py, one seed each) and Gmail-style ones
@@ -140,12 +140,17 @@ def _measure(engines: list[Engine], raws: list[bytes], rounds: int) -> list[Samp
     """Per engine, function and message: (CPU, wall) seconds of each call."""
     calls = [[_calls(e, raw) for raw in raws] for e in engines]
     samples: list[Samples] = [{f: [[] for _ in raws] for f in FUNCTIONS} for _ in engines]
-    for _ in range(rounds):
+    ahead = list(range(len(engines)))
+    for r in range(rounds):
         for n in range(len(raws)):
+            # Call for call, so both see the same load. The second call finds the
+            # message's data in the CPU caches (~20% cheaper for a 60 us call), so
+            # the engines take turns going first, round by round.
+            order = ahead if (r + n) % 2 == 0 else ahead[::-1]
             for fn in FUNCTIONS:
-                for e, engine in enumerate(engines):  # call for call: the same load
+                for e in order:
                     for call in calls[e][n][fn]:
-                        samples[e][fn][n].append(_timed(engine, call))
+                        samples[e][fn][n].append(_timed(engines[e], call))
     return samples
 
 
@@ -160,7 +165,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--outlook", type=int, default=120, help="Outlook-style replies")
     ap.add_argument("--gmail", type=int, default=40, help="Gmail-style replies")
-    ap.add_argument("--rounds", type=int, default=5, help="timed calls per message")
+    ap.add_argument("--rounds", type=int, default=6, help="timed calls per message")
     ap.add_argument("--against", type=Path, help="another checkout's filter directory")
     args = ap.parse_args()
     engines = [_engine(sigfilter)]
