@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lxml import etree
 from test_textquote import INTROS
 
-from sigfilter.placement import clientsig, html
+from sigfilter.placement import clientsig, html, ownsig
 from sigfilter.placement.html import OUR_CLASS, OUR_COMMENT, _norm
 from sigfilter.placement.textquote import starts_with_quote_intro
 from support import CORPUS
@@ -384,3 +384,42 @@ def test_the_marked_elements_carry_every_kind_of_rule() -> None:
     doc = html.HtmlSource(_marked_elements())
     found = {rule.match for el in doc.elements() if (rule := clientsig.rule_for(el))}
     assert found == {r.match for r in clientsig.RULES}
+
+
+# -- the sender's name in the new text (ownsig.shows_name) ---------------------------------
+
+
+def test_folds_to_ascii_lists_every_such_character() -> None:
+    found = "".join(
+        chr(cp)
+        for cp in range(0x80, sys.maxunicode + 1)
+        if any(ord(x) < 0x80 for x in chr(cp).casefold())
+    )
+    assert found == ownsig.FOLDS_TO_ASCII
+
+
+NAME_TEXT = st.text(
+    alphabet=st.sampled_from("aAvVeErRyYsSiIkKfFlLtT ü<>\ud800" + ownsig.FOLDS_TO_ASCII)
+)
+FIRSTS = ["avery", "ss", "strasse", "fi", "k", "i̇", "müller", "ry", "a"]
+
+
+@given(NAME_TEXT, st.sampled_from(FIRSTS))
+def test_shows_name_is_a_search_of_the_folded_text(text: str, first: str) -> None:
+    assert ownsig.shows_name(text, first) == (first in text.casefold())
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("Grüße von Avery", "avery"),
+        ("Straße", "strasse"),
+        ("Grüße, STRAẞE", "strasse"),
+        ("ﬁrst", "first"),
+        ("\u212aate", "kate"),
+        ("Av\u00e9ry", "avery"),
+        ("Avẙ", "avy\u030a"),
+    ],
+)
+def test_shows_name_examples(text: str, first: str) -> None:
+    assert ownsig.shows_name(text, first) == (first in text.casefold())
