@@ -423,3 +423,21 @@ def test_shows_name_is_a_search_of_the_folded_text(text: str, first: str) -> Non
 )
 def test_shows_name_examples(text: str, first: str) -> None:
     assert ownsig.shows_name(text, first) == (first in text.casefold())
+
+
+def test_long_attribute_values_are_not_kept() -> None:
+    value = "gmail_quote " + "x" * clientsig.MAX_KEPT_VALUE
+    doc = html.HtmlSource(f'<html><body><div class="{value}" id="{value}">q</div></body></html>')
+    before = (
+        clientsig._kept_class_rule.cache_info().currsize,
+        html._kept_class_styles.cache_info().currsize,
+        html._kept_id_styles.cache_info().currsize,
+    )
+    assert [style for _, style in html._quote_candidates(doc)] == ["gmail_quote"]
+    assert [clientsig.rule_for(el) for el in doc.elements()] == [None] * 3
+    after = (
+        clientsig._kept_class_rule.cache_info().currsize,
+        html._kept_class_styles.cache_info().currsize,
+        html._kept_id_styles.cache_info().currsize,
+    )
+    assert after == before

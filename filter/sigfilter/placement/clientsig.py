@@ -150,9 +150,16 @@ def _rule(el: etree._Element, tag: str, keys: Sequence[str | bytes]) -> Rule | N
 
 # Outlook puts class="MsoNormal" on nearly every element, and each token was tried against
 # every class-re row: ~50 elements of a 20 KB reply cost ~40 us. The same few class
-# values recur (in a message and across messages), so their answer is kept.
-@functools.lru_cache(maxsize=1024)
+# values recur (in a message and across messages), so the answer for a short one is kept
+# (short: 1,024 kept values of a hostile part's megabyte-long classes would hold a GB).
+MAX_KEPT_VALUE = 200
+
+
 def _class_rule(value: str) -> Rule | None:
+    return _kept_class_rule(value) if len(value) <= MAX_KEPT_VALUE else _class_rule_of(value)
+
+
+def _class_rule_of(value: str) -> Rule | None:
     """The rule the first marking token of a class attribute value matches, if any."""
     ix = _INDEX
     for token in value.split():
@@ -162,6 +169,9 @@ def _class_rule(value: str) -> Rule | None:
             if rx.fullmatch(token):
                 return rule
     return None
+
+
+_kept_class_rule = functools.lru_cache(maxsize=1024)(_class_rule_of)
 
 
 # -- HTML --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import functools
 import re
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from lxml import etree
 
 from . import admintext
 from .clientsig import (
+    MAX_KEPT_VALUE,
     ClientSig,
     find_html_dashdash,
     find_html_signature,
@@ -340,10 +341,11 @@ def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
         tag = el.tag
         eid = el.get("id")
         if eid:
-            yield from ((el, style) for style in _id_styles(eid))
+            yield from ((el, style) for style in _kept(_id_styles, _kept_id_styles, eid))
         cls = el.get("class")
         if cls:
-            yield from ((el, style) for style in _class_styles(cls, tag == "span"))
+            styles = _kept(_class_styles, _kept_class_styles, cls, tag == "span")
+            yield from ((el, style) for style in styles)
         if tag == "blockquote" and (el.get("type") or "").lower() == "cite":
             yield el, "blockquote-cite"
         elif (
@@ -354,9 +356,18 @@ def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
             yield el, "outlook-header"
 
 
-# The quote styles an id or class attribute value names, kept per value: Outlook's
-# class="MsoNormal" on every paragraph was lower-cased, split and looked up each time.
-@functools.lru_cache(maxsize=1024)
+def _kept(
+    fn: Callable[..., tuple[str, ...]],
+    kept: Callable[..., tuple[str, ...]],
+    value: str,
+    *more: bool,
+) -> tuple[str, ...]:
+    """The quote styles an id or class attribute value names, kept per (short) value:
+    Outlook's class="MsoNormal" on every paragraph was lower-cased, split and looked up
+    each time. A long value is not kept (memory stays bounded)."""
+    return kept(value, *more) if len(value) <= MAX_KEPT_VALUE else fn(value, *more)
+
+
 def _id_styles(value: str) -> tuple[str, ...]:
     eid = value.lower()
     if eid in _QUOTE_IDS:
@@ -366,7 +377,6 @@ def _id_styles(value: str) -> tuple[str, ...]:
     return ()
 
 
-@functools.lru_cache(maxsize=1024)
 def _class_styles(value: str, span: bool) -> tuple[str, ...]:
     styles: list[str] = []
     for cls in value.lower().split():
@@ -375,6 +385,10 @@ def _class_styles(value: str, span: bool) -> tuple[str, ...]:
         elif "yahoo_quoted" in cls:  # Yahoo prefixes its classes: ydp9b1f…yahoo_quoted
             styles.append("yahoo_quoted")
     return tuple(styles)
+
+
+_kept_id_styles = functools.lru_cache(maxsize=1024)(_id_styles)
+_kept_class_styles = functools.lru_cache(maxsize=1024)(_class_styles)
 
 
 def _outlook_prefix(el: etree._Element) -> etree._Element:
