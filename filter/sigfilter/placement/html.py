@@ -92,7 +92,7 @@ _MAX_FOOTER_CHARS = 240  # longer text is prose, not a client footer
 
 def _norm(text: str) -> str:
     # The same as ``re.sub(r"\s+", " ", text).strip()`` (re's ``\s`` and str.split() agree
-    # on every code point: test_html_placement checks all of them), ~5x cheaper: the
+    # on every code point: test_html_text checks all of them), ~5x cheaper: the
     # regex cost ~20 us on a 600-character paragraph with non-ASCII letters.
     return " ".join(text.split())
 
