@@ -19,6 +19,7 @@ from test_textquote import INTROS
 
 from sigfilter.placement import clientsig, html, ownsig
 from sigfilter.placement.html import OUR_CLASS, OUR_COMMENT, _norm
+from sigfilter.placement.spot import Kind
 from sigfilter.placement.textquote import starts_with_quote_intro
 from support import CORPUS
 
@@ -149,7 +150,8 @@ def test_dash_pre_check_lets_a_delimiter_through() -> None:
 
 ODD_TAGS = (
     "<html><body><a{b>x</a{b><q*>y</q*><o:p>z</o:p><P>w</P><x-y>v</x-y><div><p>u</div>"
-    "<!-- c --><?pi x?><svg><path/></svg><math><mi>t</mi></math></body></html>"
+    "<!-- c --><?pi x?><svg><path/></svg><math><mi>t</mi></math><me\x11ta>s</me\x11ta>"
+    "</body></html>"
 )
 
 
@@ -441,3 +443,20 @@ def test_long_attribute_values_are_not_kept() -> None:
         html._kept_id_styles.cache_info().currsize,
     )
     assert after == before
+
+
+def test_a_tag_name_lxml_cannot_filter_on() -> None:
+    # atheris: libxml2 names an element "me\x11ta", which lxml's tag filter refuses
+    # (ValueError); such an element is numbered, and ends the footer scan, all the same.
+    intro = "On Mon, Jan 1, 2024 at 10:00 AM Jane <jane@example.net> wrote:"
+    source = (
+        "<html><body><p>Hi</p><p>Sent from my iPhone</p>"
+        f'<me\x11ta>{intro}</me\x11ta><blockquote type="cite">old</blockquote>'
+        "<p>Sent from my iPad</p></body></html>"
+    )
+    spots = html.html_spots(source, "{EMAILSIGNATURE}")
+    quote, footer = spots.get(Kind.QUOTE), spots.get(Kind.FOOTER)
+    assert quote is not None and source[quote.start :].startswith("<me\x11ta>")
+    assert footer is not None and source[footer.start : footer.end].startswith(
+        "<p>Sent from my iPhone"
+    )

@@ -186,6 +186,7 @@ class HtmlSource:
         self._offsets: dict[int, int | None] = {}
         self._tags: dict[str, _TagIndex] = {}
         self._numbers: dict[str, dict[int, int]] = {}
+        self._all_numbers: dict[int, int] | None = None
         self._body: etree._Element | None = None
         # Holding every element keeps lxml's proxies alive, so id(el) stays unique.
         self._elements = list(self.root.iter()) if self.root is not None else []
@@ -278,22 +279,28 @@ class HtmlSource:
         # 20 KB reply cost ~15 us, and a message asks for two or three tags.
         numbers = self._numbers.get(tag)
         if numbers is None:
-            numbers = {id(e): k for k, e in enumerate(self.root.iter(tag))}
-            self._numbers[tag] = numbers
+            numbers = self._numbers[tag] = self._number_tag(self.root, tag)
         found = numbers.get(id(el))
         return found if found is not None else self._numbered_all().get(id(el))
 
+    @staticmethod
+    def _number_tag(root: etree._Element, tag: str) -> dict[int, int]:
+        try:
+            tagged = root.iter(tag)
+        except ValueError:  # lxml's filter refuses a name libxml2 gave ("me\x11ta")
+            return {}  # numbered with every element instead
+        return {id(e): k for k, e in enumerate(tagged)}
+
     def _numbered_all(self) -> dict[int, int]:
-        """Every element numbered within its tag (the filter missed one; never seen)."""
-        key = "\0all"  # no tag name holds a NUL
-        if key not in self._numbers:
+        """Every element numbered within its tag (for one the tag filter did not find)."""
+        if self._all_numbers is None:
             counts: dict[str, int] = {}
-            numbers = self._numbers[key] = {}
+            self._all_numbers = numbers = {}
             for e in self._elements:
                 if isinstance(e.tag, str):
                     numbers[id(e)] = counts.get(e.tag, 0)
                     counts[e.tag] = numbers[id(e)] + 1
-        return self._numbers[key]
+        return self._all_numbers
 
     def offset(self, el: etree._Element) -> int | None:
         """Source offset of ``el``'s start tag, or None when it cannot be confirmed."""
@@ -552,16 +559,7 @@ def find_footer(doc: HtmlSource, limit: int, stop: etree._Element | None = None)
         return None
     # A footer closes the new text, so only the last elements before the quote are
     # read: matching the footer table costs ~50 us per element.
-    candidates: deque[etree._Element] = deque(maxlen=_MAX_FOOTER_SCAN)
-    # lxml's tag filter picks the elements (and ``stop``) in C: reading every node's
-    # tag in Python was ~15 us of a 20 KB reply.
-    stop_tag = stop.tag if stop is not None and isinstance(stop.tag, str) else None
-    other = stop_tag is not None and stop_tag not in _FOOTER_TAGS
-    for el in body.iter(*_FOOTER_TAGS, *((stop_tag,) if other else ())):
-        if el is stop:
-            break  # the quoted thread starts here: footers below it are not ours to replace
-        if not other or el.tag in _FOOTER_TAGS:
-            candidates.append(el)
+    candidates = _footer_candidates(body, stop)
     found: Spot | None = None
     for el in candidates:
         raw = _raw_text(el)
@@ -575,6 +573,26 @@ def find_footer(doc: HtmlSource, limit: int, stop: etree._Element | None = None)
         if span and span[1] <= limit and (found is None or span[0] >= found.end):
             found = Spot(Kind.FOOTER, span[0], span[1], str(outer.tag))
     return found or _footer_text_node(doc, body, limit)
+
+
+def _footer_candidates(body: etree._Element, stop: etree._Element | None) -> deque[etree._Element]:
+    """The last elements of the footer tags before ``stop`` (where the quoted thread
+    starts: footers below it are not ours to replace), in document order."""
+    candidates: deque[etree._Element] = deque(maxlen=_MAX_FOOTER_SCAN)
+    # lxml's tag filter picks the elements (and ``stop``) in C: reading every node's
+    # tag in Python was ~15 us of a 20 KB reply.
+    stop_tag = stop.tag if stop is not None and isinstance(stop.tag, str) else None
+    other = stop_tag is not None and stop_tag not in _FOOTER_TAGS
+    try:
+        nodes = body.iter(*_FOOTER_TAGS, *((stop_tag,) if other else ()))
+    except ValueError:  # lxml's filter refuses a name libxml2 gave ("me\x11ta")
+        nodes, other = body.iter(), True
+    for el in nodes:
+        if el is stop:
+            break
+        if not other or (isinstance(el.tag, str) and el.tag in _FOOTER_TAGS):
+            candidates.append(el)
+    return candidates
 
 
 def _outermost_same_text(el: etree._Element, text: str) -> etree._Element:
