@@ -73,6 +73,7 @@ test-under-load: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_engine.py
+	$(BIN)/python tests/bench/bench_engine_parts.py
 	$(BIN)/python tests/bench/bench_placement.py
 	$(BIN)/python tests/bench/bench_hostile.py
 	$(BIN)/python tests/bench/bench_serving.py

@@ -77,6 +77,9 @@ HTML_SOURCES: dict[str, Callable[[int], str]] = {
     "gmail-quotes": lambda n: '<div class="gmail_quote">x</div>\n' * n,
     # 7 s: each "<script " without ">" rescanned the rest of the source.
     "unclosed-scripts": lambda n: "<script " * (n * 5),
+    # each "</" in a script is compared with its name (html.excluded_regions)
+    "script-closer-lookalikes": lambda n: "<script>" + "</scripx </SCRIPT \t" * (n * 2),
+    "unclosed-comments": lambda n: "<!--" * (n * 5),
     # 20 s: our-signature search backtracked through every "class=".
     "class-attributes": lambda n: "class=" * (n * 2),
     # 10 s: every text node after a <br> matched against the footer table.

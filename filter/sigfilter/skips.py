@@ -6,7 +6,7 @@ import contextlib
 import functools
 import re
 from collections.abc import Iterable
-from email.errors import HeaderParseError
+from email.errors import CharsetError, HeaderParseError
 from email.header import decode_header, make_header
 from importlib.resources import files
 
@@ -95,7 +95,7 @@ def _subject_text(value: str) -> str:
         return value.translate(_SPACES)  # nothing encoded: skip the stdlib's decoder
     try:
         text = str(make_header(decode_header(value)))
-    except (HeaderParseError, LookupError, UnicodeError, ValueError):
+    except (CharsetError, HeaderParseError, LookupError, UnicodeError, ValueError):
         text = value
     return text.translate(_SPACES)
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from sigfilter.engine import Options, rewrite
 from sigfilter.mime.codec import qp_encode
-from sigfilter.placement.footers import match_footer
+from sigfilter.placement.footers import clear_kept
 from sigfilter.signature import SenderCard, Signature
 
 SIGNATURE = Signature(
@@ -153,7 +153,7 @@ def _time_all(fns: list[Callable[[], object]], runs: int) -> list[tuple[float, f
 def _uncached_rewrite(raw: bytes, opts: Options) -> object:
     # The same message every run: forget the footer answers the engine keeps for
     # recurring lines, so the time is that of a message never seen before.
-    match_footer.cache_clear()
+    clear_kept()
     return rewrite(raw, SIGNATURE, opts)
 
 

@@ -95,3 +95,16 @@ def test_text_part_with_a_stray_header_line_passes_unchanged() -> None:
     assert (result.action, result.reason) == ("skipped", "malformed")
     assert "line-is-not-a-field" in result.detail
     assert rewritten_message(raw, result) == raw
+
+
+# atheris, crash-426849cc…: an encoded word whose charset name holds an 8-bit byte
+# ("=?ISO-2\xd622-JP?B?…?=" in the Subject) made the stdlib's make_header raise
+# CharsetError, which the Subject reader did not expect: the engine raised.
+def test_subject_with_a_charset_name_the_stdlib_refuses() -> None:
+    raw = (
+        b"From: a@example.com\r\nTo: b@example.com\r\n"
+        b"Subject: Re: TEST\r\n \r\n\t=?ISO-2\xd622-JP?B?GyRCJUYlOSVIGyhC?=\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello\r\n"
+    )
+    result = rewrite(raw, SIGNATURE)
+    assert result.signed, (result.reason, result.detail)

@@ -287,7 +287,7 @@ def test_sentence_mentioning_a_phone_is_not_a_footer() -> None:
 @pytest.mark.parametrize("text", ["İstanbul'dan selamlar", "İİİ ok", "Straße, KELVIN \u212a"])
 def test_end_of_body_with_characters_that_lower_case_longer(text: str) -> None:
     # "İ".lower() is two characters: an offset found in the lower-cased copy of the
-    # part pointed into the middle of "</body>" (placement/html.py _rfind_tag).
+    # part pointed into the middle of "</body>" (placement/html.py find_end).
     html, placement = sign_html(f"<html><body><p>{text}</p></body></html>")
     assert placement == "end"
     assert html.endswith("</body></html>"), html

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from itertools import groupby
 
-__all__ = ["FooterMatch", "is_footer", "is_mobile_mailer", "match_footer"]
+__all__ = ["FooterMatch", "clear_kept", "is_footer", "is_mobile_mailer", "match_footer"]
 
 _TABLE = "footers.tsv"
 _KINDS = frozenset({"footer", "device", "mailer"})
@@ -332,15 +332,28 @@ def _table_for(text: str) -> tuple[re.Pattern[str] | None, tuple[tuple[str, Foot
     return _regex_for(rows.difference(absent))
 
 
-# The same few footer lines ("Sent from my iPhone") arrive over and over, and matching
-# one against the table costs ~50 µs: answers are kept for the lines seen most recently.
-@functools.lru_cache(maxsize=2048)
+MAX_KEPT_LINE = 300  # characters of a line whose answer is kept
+
+
 def match_footer(line: str) -> FooterMatch | None:
     """The footer row that ``line`` (one line of text, or one element's text) is.
 
     The whole line must be the footer, give or take a signature dash before it and a
     link and "." or "!" after it.
     """
+    # The same few footer lines ("Sent from my iPhone") arrive over and over, and
+    # matching one against the table costs ~50 µs: answers are kept for the short lines
+    # seen most recently. A message's last lines can be megabytes long: 2,048 of them
+    # kept held gigabytes.
+    return _kept_match(line) if len(line) <= MAX_KEPT_LINE else _match(line)
+
+
+def clear_kept() -> None:
+    """Forget the kept answers (a benchmark's messages must all be new)."""
+    _kept_match.cache_clear()
+
+
+def _match(line: str) -> FooterMatch | None:
     text = (line.translate(_INVISIBLE) if _HAS_INVISIBLE.search(line) else line).strip()
     if not text:
         return None
@@ -349,6 +362,9 @@ def match_footer(line: str) -> FooterMatch | None:
     if m is None:
         return None
     return next((found for name, found in groups if m.start(name) >= 0), None)
+
+
+_kept_match = functools.lru_cache(maxsize=2048)(_match)
 
 
 def is_footer(line: str) -> bool:
