@@ -8,6 +8,7 @@ import codecs
 import contextlib
 from dataclasses import dataclass, replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -179,6 +180,13 @@ def test_html_bodies_never_raise(body: str, prefix: str) -> None:
 def test_any_charset_label_names_a_codec_or_none(label: str) -> None:
     name = python_codec(label)  # never raises (NUL, lone surrogates, anything)
     assert name is None or codecs.lookup(name).name == name
+
+
+@pytest.mark.parametrize("label", ["x-mac-roman", "X-MAC-CYRILLIC", "x-sjis", "windows-874"])
+def test_an_aliased_label_names_the_registry_s_codec(label: str) -> None:
+    # Hypothesis found "X-MAC-ROMAN" -> "mac_roman" (the registry says "mac-roman") once.
+    name = python_codec(label)
+    assert name is not None and codecs.lookup(name).name == name
 
 
 # Labels of Python codecs that are no mail charset: they raise plain UnicodeError or

@@ -59,7 +59,10 @@ def python_codec(charset: str | None) -> str | None:
     if not _CHARSET_LABEL.fullmatch(label):
         return None
     if label in _CHARSET_ALIASES:
-        return _CHARSET_ALIASES[label]
+        alias = _CHARSET_ALIASES[label]
+        # The registry's own name, as for every other label ("mac_roman" -> "mac-roman"):
+        # callers compare names (the leaf's stateless-codec fast path does).
+        return codecs.lookup(alias).name if alias else None
     if label in ("us-ascii", "ascii", "ansi_x3.4-1968"):
         return "ascii"
     try:
