@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from sigfilter.engine import rewrite, rewritten_message
 from sigfilter.placement import ownsig
@@ -195,3 +196,35 @@ def test_reading_from_the_end_finds_what_reading_all_lines_finds(
     for limit in {len(text), min(cut, len(text))}:
         want = all_lines_reading(text, limit, card)
         assert ownsig.find_text_block(text, limit, card) == want
+
+
+# --- climbing to the outermost block: the structural check against the old reading ---
+
+_PIECES = ["", " ", "\xa0", "\n\t", "Avery", "Quill", "ß", "\u2003", "<!--c-->", "x<!--c--> "]
+_TAGS = ["p", "div", "span", "b", "td", "font", "i"]
+
+
+def _text_reading(parent: object, el: object) -> bool:
+    """The old rule: the parent's normalised text is the element's."""
+    return ownsig._norm(ownsig._raw_text(parent)) == ownsig._norm(ownsig._raw_text(el))
+
+
+@st.composite
+def _fragments(draw: st.DrawFn, depth: int = 0) -> str:
+    parts = []
+    for _ in range(draw(st.integers(0, 3))):
+        parts.append(draw(st.sampled_from(_PIECES)))
+        if depth < 3 and draw(st.booleans()):
+            tag = draw(st.sampled_from(_TAGS))
+            parts.append(f"<{tag}>{draw(_fragments(depth + 1))}</{tag}>")
+    return "".join(parts)
+
+
+@settings(max_examples=1500, derandomize=True)
+@given(_fragments())
+def test_shows_only_answers_as_comparing_the_texts(fragment: str) -> None:
+    root = etree.fromstring(f"<html><body><div>{fragment}</div></body></html>", etree.HTMLParser())
+    for el in root.iter():
+        parent = el.getparent()
+        if isinstance(el.tag, str) and parent is not None:
+            assert ownsig._shows_only(parent, el) == _text_reading(parent, el), fragment

@@ -305,11 +305,32 @@ def _block_from(
 
 def _outermost(el: etree._Element) -> etree._Element:
     """Climb while the parent shows nothing but this element's text."""
-    text = _norm(str(etree.tostring(el, method="text", encoding=str, with_tail=False)))
     parent = el.getparent()
     while parent is not None and parent.tag in _NAME_TAGS and parent.tag != "td":
-        ptext = str(etree.tostring(parent, method="text", encoding=str, with_tail=False))
-        if _norm(ptext) != text:
+        if not _shows_only(parent, el):
             break
         el, parent = parent, parent.getparent()
     return el
+
+
+def _shows_only(parent: etree._Element, el: etree._Element) -> bool:
+    """Whether ``parent``'s text, normalised, is ``el``'s: all else in it is blank.
+
+    The same answer as comparing the two normalised texts (whitespace collapses, and
+    case folding never turns a character into nothing or a space), without reading
+    either text whole: reading the parent's text at every step cost ~80 us of a 20 KB
+    reply whose sign-off sits in a big block. Comments are not text (lxml's text
+    method leaves them out too), their tails are.
+    """
+    if (parent.text or "").strip():
+        return False
+    for child in parent:
+        if (child.tail or "").strip():
+            return False
+        if child is not el and isinstance(child.tag, str) and _raw_text(child).strip():
+            return False
+    return True
+
+
+def _raw_text(el: etree._Element) -> str:
+    return str(etree.tostring(el, method="text", encoding=str, with_tail=False))
