@@ -74,12 +74,15 @@ class SigfilterMilter(Milter.Base):  # type: ignore[misc]
         self.holder = holder
         self.rt: Runtime = holder.current
         self.open = False  # a message between MAIL FROM and its decision (in flight)
-        self.hold = Hold(self.rt.memory)
-        self._reset()
+        self.hold = Hold(self.rt.memory)  # the message's share of the memory budget
+        self._clear()
 
     def _reset(self) -> None:
         self.hold.close()  # what an earlier message of this connection still held
-        self.hold = Hold(self.rt.memory)  # the message's share of the memory budget
+        self.hold = Hold(self.rt.memory)
+        self._clear()
+
+    def _clear(self) -> None:
         self.sender = ""
         self.recipients: list[str] = []
         self.headers: list[tuple[bytes, bytes]] = []
