@@ -204,9 +204,13 @@ _PIECES = ["", " ", "\xa0", "\n\t", "Avery", "Quill", "ß", "\u2003", "<!--c-->"
 _TAGS = ["p", "div", "span", "b", "td", "font", "i"]
 
 
-def _text_reading(parent: object, el: object) -> bool:
+def _serialised_text(el: etree._Element) -> str:
+    return str(etree.tostring(el, method="text", encoding=str, with_tail=False))
+
+
+def _text_reading(parent: etree._Element, el: etree._Element) -> bool:
     """The old rule: the parent's normalised text is the element's."""
-    return ownsig._norm(ownsig._raw_text(parent)) == ownsig._norm(ownsig._raw_text(el))
+    return ownsig._norm(_serialised_text(parent)) == ownsig._norm(_serialised_text(el))
 
 
 @st.composite

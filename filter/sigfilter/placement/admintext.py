@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from .clientsig import ClientSig, starts_inside
+from .eltext import text_head, text_of
 
 if TYPE_CHECKING:
     from .html import HtmlSource
@@ -96,10 +97,7 @@ def _matching(
     for el in reversed(list(body.iter(*_TAGS))):
         if id(el) in too_long:
             continue
-        raw = str(etree.tostring(el, method="text", encoding=str, with_tail=False))
-        text = texts.get(raw)
-        if text is None:  # str.split() takes no-break spaces as whitespace too
-            text = texts[raw] = " ".join(raw.split())
+        text = _normalised(el, longest, texts)
         if len(text) > longest:
             parent = el.getparent()
             while parent is not None and id(parent) not in too_long:
@@ -109,6 +107,22 @@ def _matching(
             found.append((el, text))
     found.reverse()
     return found
+
+
+def _normalised(el: etree._Element, longest: int, texts: dict[str, str]) -> str:
+    """The element's text normalised, or a longer-than-``longest`` start of it.
+
+    Normalising a start of a text gives a start of the normalised text (whole words
+    joined by single spaces), so a start that is already too long decides.
+    """
+    raw = text_head(el, longest)
+    text = texts.get(raw)
+    if text is None:  # str.split() takes no-break spaces as whitespace too
+        text = texts[raw] = " ".join(raw.split())
+    if len(raw) <= longest or len(text) > longest:
+        return text  # the whole text, or too long already
+    raw = text_of(el)  # mostly whitespace so far: the rest decides
+    return texts.setdefault(raw, " ".join(raw.split()))
 
 
 @functools.lru_cache(maxsize=256)

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from lxml import etree
 
+from .eltext import text_of
+
 if TYPE_CHECKING:
     from .html import HtmlSource
 
@@ -179,7 +181,7 @@ _kept_class_rule = functools.lru_cache(maxsize=1024)(_class_rule_of)
 
 def _visible(el: etree._Element) -> bool:
     """Text other than whitespace, or an image: empty placeholders are not signatures."""
-    text = str(etree.tostring(el, method="text", encoding=str, with_tail=False))
+    text = text_of(el)
     if text.replace("\xa0", " ").strip():
         return True
     return el.tag == "img" or next(el.iter("img"), None) is not None
@@ -224,9 +226,7 @@ def _cids(els: list[etree._Element]) -> tuple[str, ...]:
 
 
 def _text_of(els: list[etree._Element]) -> str:
-    raw = " ".join(
-        str(etree.tostring(el, method="text", encoding=str, with_tail=False)) for el in els
-    )
+    raw = " ".join(text_of(el) for el in els)
     return " ".join(raw.replace("\xa0", " ").split())
 
 
@@ -392,8 +392,7 @@ def find_html_dashdash(doc: HtmlSource, quoted: list[tuple[int, int]]) -> Client
         return None
     found: list[tuple[int, int, str]] = []
     for el in _dash_holders(body):
-        raw = str(etree.tostring(el, method="text", encoding=str, with_tail=False))
-        text = raw.lstrip()
+        text = text_of(el).lstrip()
         if len(text) > _MAX_DASH_TEXT or not _DASHES.match(text[:3] + " "):
             continue
         span = doc.span(el)
@@ -419,6 +418,7 @@ def _dash_in_text(root: etree._Element | None) -> bool:
     space or a no-break space, or "--" alone (which has no signature text after it, so
     it is never the answer). One serialisation of the document (~6 us) instead of the
     XPath below (~30-45 us): Outlook's <style><!-- … --> has "--" in every reply.
+    Serialised in C (eltext's GIL-holding read of a whole document costs more).
     """
     if root is None:
         return False

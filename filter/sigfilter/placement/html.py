@@ -36,6 +36,7 @@ from .clientsig import (
     merge_spans,
     starts_inside,
 )
+from .eltext import text_head, text_of
 from .footers import is_footer
 from .ownsig import find_html_block
 from .spot import Kind, Spot, Spots
@@ -97,14 +98,9 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
-def _raw_text(el: etree._Element) -> str:
-    return str(etree.tostring(el, method="text", encoding=str, with_tail=False))
-
-
 def _text(el: etree._Element, limit: int | None = None) -> str:
     """The element's text content (no tail, no comments), whitespace-normalised."""
-    raw = _raw_text(el)
-    return _norm(raw if limit is None else raw[:limit])
+    return _norm(text_of(el) if limit is None else text_head(el, limit)[:limit])
 
 
 def excluded_regions(source: str) -> list[tuple[int, int]]:
@@ -358,7 +354,7 @@ def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
         elif (
             tag == "div"
             and "border-top" in (el.get("style") or "").lower()
-            and _intro_text(_raw_text(el)[:600])
+            and _intro_text(text_head(el, 600)[:600])
         ):
             yield el, "outlook-header"
 
@@ -412,7 +408,7 @@ def _outlook_prefix(el: etree._Element) -> etree._Element:
 def _attribution_before(el: etree._Element) -> etree._Element:
     """For a cite blockquote, the attribution block just before it, if there is one."""
     prev = el.getprevious()
-    if prev is not None and isinstance(prev.tag, str) and _intro_text(_raw_text(prev)):
+    if prev is not None and isinstance(prev.tag, str) and _intro_text(text_of(prev)):
         return prev
     return el
 
@@ -450,7 +446,7 @@ def _intro_candidates(doc: HtmlSource) -> Iterator[etree._Element]:
     for n, el in enumerate(body.iter("div", "p", "blockquote")):
         if n >= _MAX_INTRO_SCAN:
             return
-        if _intro_text(_raw_text(el)[:600]):
+        if _intro_text(text_head(el, 600)[:600]):
             yield el
             return
 
@@ -541,7 +537,8 @@ def _marker_block(doc: HtmlSource, marker: str, pos: int) -> Spot | None:
     if doc.root is None:
         return None
     for el in doc.root.iter("p", "div"):
-        if len(_raw_text(el)) > len(marker) + _MAX_MARKER_BLOCK_SPACE:
+        room = len(marker) + _MAX_MARKER_BLOCK_SPACE
+        if len(text_head(el, room)) > room:
             continue  # cheap test first: normalising a big subtree's text per ancestor is not
         if _text(el) == marker and not any(
             _text(c) == marker for c in el.iter("p", "div") if c is not el
@@ -562,7 +559,7 @@ def find_footer(doc: HtmlSource, limit: int, stop: etree._Element | None = None)
     candidates = _footer_candidates(body, stop)
     found: Spot | None = None
     for el in candidates:
-        raw = _raw_text(el)
+        raw = text_head(el, _MAX_FOOTER_CHARS)
         if not raw or len(raw) > _MAX_FOOTER_CHARS:
             continue
         text = _norm(raw)

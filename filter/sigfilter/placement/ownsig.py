@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from lxml import etree
 
 from .clientsig import ClientSig, starts_inside
+from .eltext import has_text
 from .lines import SKIPPABLE, line_spans_reversed
 
 if TYPE_CHECKING:
@@ -327,10 +328,6 @@ def _shows_only(parent: etree._Element, el: etree._Element) -> bool:
     for child in parent:
         if (child.tail or "").strip():
             return False
-        if child is not el and isinstance(child.tag, str) and _raw_text(child).strip():
+        if child is not el and isinstance(child.tag, str) and has_text(child):
             return False
     return True
-
-
-def _raw_text(el: etree._Element) -> str:
-    return str(etree.tostring(el, method="text", encoding=str, with_tail=False))
