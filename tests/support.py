@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import email
 import email.policy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, get_args
+
+from hypothesis import strategies as st
 
 from sigfilter.engine import Result, body_leaves, rewritten_message
 from sigfilter.milter.runtime import MilterSettings, Runtime
@@ -188,3 +190,19 @@ POSTCONF_GOOD = {
     "smtpd_sender_restrictions": "reject",
     "mynetworks": "40.92.0.0/15",
 }
+
+
+@st.composite
+def html_fragments(
+    draw: st.DrawFn, pieces: Sequence[str], tags: Sequence[str], most: int = 3, depth: int = 3
+) -> str:
+    """Generated HTML: up to ``most`` of ``pieces``, each maybe followed by an element of
+    ``tags`` holding a fragment of its own, nested ``depth`` deep at most."""
+    parts = []
+    for _ in range(draw(st.integers(0, most))):
+        parts.append(draw(st.sampled_from(pieces)))
+        if depth > 0 and draw(st.booleans()):
+            tag = draw(st.sampled_from(tags))
+            inner = draw(html_fragments(pieces, tags, most, depth - 1))
+            parts.append(f"<{tag}>{inner}</{tag}>")
+    return "".join(parts)

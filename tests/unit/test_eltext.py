@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from lxml import etree
 
 from sigfilter.placement.eltext import has_text, text_head, text_of
+from support import html_fragments
 
 TESTS = Path(__file__).resolve().parents[1]
 MESSAGES = sorted((TESTS / "messages").glob("*.eml")) + sorted((TESTS / "corpus").glob("*.eml"))
@@ -46,19 +46,8 @@ _PIECES = ["", " ", "\xa0", "\n\t", "Avery", "ß", "\u2003", "&amp;", "&nbsp;", 
 _TAGS = ["p", "div", "span", "b", "td", "font", "script", "style", "title", "textarea"]
 
 
-@st.composite
-def fragments(draw: st.DrawFn, depth: int = 0) -> str:
-    parts = []
-    for _ in range(draw(st.integers(0, 4))):
-        parts.append(draw(st.sampled_from(_PIECES)))
-        if depth < 3 and draw(st.booleans()):
-            tag = draw(st.sampled_from(_TAGS))
-            parts.append(f"<{tag}>{draw(fragments(depth + 1))}</{tag}>")
-    return "".join(parts)
-
-
 @settings(max_examples=1000, derandomize=True)
-@given(fragments())
+@given(html_fragments(_PIECES, _TAGS, most=4))
 def test_generated_fragments(fragment: str) -> None:
     root = etree.fromstring(f"<html><body><div>{fragment}</div></body></html>", etree.HTMLParser())
     for el in root.iter():

@@ -17,7 +17,7 @@ from sigfilter.placement.lines import SKIPPABLE, line_spans
 from sigfilter.placement.ownsig import is_signature_block, is_signoff
 from sigfilter.service import SignatureService, embedded_store
 from sigfilter.signature import SenderCard
-from support import SIGNATURE, assert_only_leaves_changed, decoded_leaves
+from support import SIGNATURE, assert_only_leaves_changed, decoded_leaves, html_fragments
 
 CARD = SenderCard("Avery Quill", ("Head of Mail Flow", "Example Corp", "+1 555 0100"))
 SIG = replace(SIGNATURE, sender=CARD)
@@ -213,19 +213,8 @@ def _text_reading(parent: etree._Element, el: etree._Element) -> bool:
     return ownsig._norm(_serialised_text(parent)) == ownsig._norm(_serialised_text(el))
 
 
-@st.composite
-def _fragments(draw: st.DrawFn, depth: int = 0) -> str:
-    parts = []
-    for _ in range(draw(st.integers(0, 3))):
-        parts.append(draw(st.sampled_from(_PIECES)))
-        if depth < 3 and draw(st.booleans()):
-            tag = draw(st.sampled_from(_TAGS))
-            parts.append(f"<{tag}>{draw(_fragments(depth + 1))}</{tag}>")
-    return "".join(parts)
-
-
 @settings(max_examples=1500, derandomize=True)
-@given(_fragments())
+@given(html_fragments(_PIECES, _TAGS))
 def test_shows_only_answers_as_comparing_the_texts(fragment: str) -> None:
     root = etree.fromstring(f"<html><body><div>{fragment}</div></body></html>", etree.HTMLParser())
     for el in root.iter():
