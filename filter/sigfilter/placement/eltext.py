@@ -25,6 +25,8 @@ def _pieces(el: etree._Element) -> Iterator[str]:
 
 def text_of(el: etree._Element) -> str:
     """The element's whole text (no tail)."""
+    if not len(el):  # no children: its own text is all (no iterator to make, ~1 us)
+        return el.text or ""
     return "".join(_pieces(el))
 
 
@@ -32,6 +34,9 @@ def text_head(el: etree._Element, size: int) -> str:
     """The element's text, cut after the first text node that reaches ``size``
     characters: ``text_head(el, n)[:n] == text_of(el)[:n]``, and when the result is
     at most ``n`` long it is the whole text."""
+    first = el.text or ""
+    if len(first) > size or not len(el):  # the first text node decides, or is all
+        return first
     pieces: list[str] = []
     length = 0
     for piece in _pieces(el):
@@ -45,4 +50,6 @@ def text_head(el: etree._Element, size: int) -> str:
 def has_text(el: etree._Element) -> bool:
     """Whether the element's text is more than whitespace (``text_of(el).strip()``),
     read only up to the first text node that is."""
-    return any(piece.strip() for piece in _pieces(el))
+    if (el.text or "").strip():
+        return True
+    return bool(len(el)) and any(piece.strip() for piece in _pieces(el))
