@@ -31,7 +31,7 @@ def text_of(el: etree._Element) -> str:
 
 
 def text_head(el: etree._Element, size: int) -> str:
-    """The element's text, cut after the first text node that reaches ``size``
+    """The element's text, cut after the first text node that takes it past ``size``
     characters: ``text_head(el, n)[:n] == text_of(el)[:n]``, and when the result is
     at most ``n`` long it is the whole text."""
     first = el.text or ""
