@@ -14,6 +14,7 @@ log_format = "kv"                            # the line per message: kv (key=val
 log_sender = "domain"                        # or "address": the full sender in each line
 memory_budget = 1073741824                   # bytes all messages in flight may reserve; 0: none
 over_budget = "pass"                         # a message that does not fit: pass, or "tempfail"
+single_cpu = true                            # run on one CPU (the last one allowed); false: any
 # Security (SECURITY.md). The test/dev profile (tests/harness/milterctl.py) sets
 # connector_cert_name = "", tenant_id_missing = "accept" and allow_root = true.
 connector_cert_name = "mail.protection.outlook.com"  # "" = no client certificate check
@@ -44,6 +45,7 @@ from .defaults import (
     OVER_BUDGET,
     OVER_BUDGET_ACTIONS,
     REDIS_TIMEOUT,
+    SINGLE_CPU,
     TENANT_ID_MISMATCH,
     TENANT_ID_MISSING,
     TENANT_MISMATCH_ACTIONS,
@@ -78,6 +80,7 @@ class MilterConfig:
     hold_users: bool = HOLD_USERS
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     over_budget: str = OVER_BUDGET
+    single_cpu: bool = SINGLE_CPU
 
     def merged(self, **overrides: Any) -> MilterConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v not in (None, "")})

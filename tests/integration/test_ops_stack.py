@@ -7,6 +7,7 @@ are read back and their counts and fields checked against what was sent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -261,3 +262,47 @@ def scrape(milter: MilterProcess) -> dict[tuple[str, frozenset[tuple[str, str]]]
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def _child_of(pid: int) -> int:
+    """The milter process the supervisor forked (supervisor.py)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                status = Path(f"/proc/{entry}/status").read_text()
+                if f"\nPPid:\t{pid}\n" in status:
+                    return int(entry)
+    raise AssertionError(f"no child of {pid}")
+
+
+def _allowed_cpus(pid: int) -> dict[int, str]:
+    """Each thread's Cpus_allowed_list (threads that end meanwhile are left out)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+            out[int(tid)] = status.partition("Cpus_allowed_list:")[2].split()[0]
+    return out
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to choose")
+@pytest.mark.parametrize("single", [True, False])
+def test_the_milter_runs_on_one_cpu_unless_told_not_to(single: bool) -> None:
+    """single_cpu (the default): every thread of the serving process on the last CPU
+    this process may use; false: where the process started may run."""
+    work = Path(tempfile.mkdtemp(prefix="sigfilter-cpu-"))
+    work.chmod(0o755)
+    milter = MilterProcess(
+        work / "milter", CATALOG, metrics_port=free_port(), config={"single_cpu": single}
+    )
+    milter.start()
+    try:
+        assert milter.proc is not None
+        threads = _allowed_cpus(_child_of(milter.proc.pid))
+        assert len(threads) >= 3  # libmilter's, the log writer's, the metrics server's
+        mine = Path("/proc/self/status").read_text().partition("Cpus_allowed_list:")[2]
+        want = str(max(os.sched_getaffinity(0))) if single else mine.split()[0]
+        assert set(threads.values()) == {want}
+        assert ("action=cpu reason=single" in milter.log_text()) is single
+    finally:
+        milter.stop(kill=True)

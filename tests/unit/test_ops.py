@@ -337,6 +337,7 @@ def test_sd_notify_sends_to_the_notify_socket(
         ('log_format = "xml"', "log_format must be one of kv, json"),
         ('log_sender = "name"', "log_sender must be one of domain, address"),
         ('metrics = "9464"', "metrics: not HOST:PORT: '9464' (e.g. 127.0.0.1:9464)"),
+        ('single_cpu = "yes"', "milter.single_cpu must be a bool"),
     ],
 )
 def test_bad_ops_settings(tmp_path: Path, text: str, message: str) -> None:

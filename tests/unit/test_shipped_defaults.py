@@ -15,6 +15,7 @@ from sigfilter.defaults import (
     MILTER_DEFAULT_ACTION,
     MILTER_TIMEOUTS,
     OVER_BUDGET_ACTIONS,
+    SINGLE_CPU,
 )
 from sigfilter.milter.runtime import MilterSettings
 
@@ -83,3 +84,13 @@ def test_memory_budget_agrees() -> None:
     template = (ROLE / "templates" / "sigfilter.toml.j2").read_text()
     assert "memory_budget = {{ sigfilter_memory_budget | int }}" in template
     assert 'over_budget = "{{ sigfilter_over_budget }}"' in template
+
+
+def test_single_cpu_agrees() -> None:
+    """One default for running on one CPU: defaults.py, the config, the settings, the role."""
+    specs = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())
+    option = specs["argument_specs"]["main"]["options"]["sigfilter_single_cpu"]
+    assert MilterConfig().single_cpu is MilterSettings().single_cpu is SINGLE_CPU is True
+    assert role_defaults()["sigfilter_single_cpu"] is option["default"] is SINGLE_CPU
+    template = (ROLE / "templates" / "sigfilter.toml.j2").read_text()
+    assert "single_cpu = {{ sigfilter_single_cpu | bool | lower }}" in template

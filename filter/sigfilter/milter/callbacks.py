@@ -47,6 +47,7 @@ from ..service import SignatureService
 from ..skips import Skip, check_headers, type_reason
 from .alloc import trim, tune
 from .budget import Hold
+from .cpu import pin_to_one_cpu
 from .logline import format_line
 from .runtime import LineWriter, MilterSettings, Runtime, RuntimeHolder
 
@@ -501,6 +502,8 @@ def run(
     """
     block_signals()  # every thread below inherits the blocked mask
     tune()  # glibc's malloc for large short-lived buffers, before the threads (alloc.py)
+    if settings.single_cpu:
+        log.info("action=cpu reason=single cpu=%s", pin_to_one_cpu())
     holder = RuntimeHolder(Runtime(service, settings))
     runtime = holder.current
     runtime.metrics.watch_store(lambda: holder.current.service.store)

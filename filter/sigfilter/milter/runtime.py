@@ -31,6 +31,7 @@ from ..defaults import (
     MESSAGE_TIME_LIMIT,
     OVER_BUDGET,
     REWRITE_WORKERS,
+    SINGLE_CPU,
     TENANT_ID_MISMATCH,
     TENANT_ID_MISSING,
 )
@@ -56,6 +57,7 @@ class MilterSettings:
     # what happens to a message that does not fit: pass (unchanged) or tempfail (4xx).
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     over_budget: str = OVER_BUDGET
+    single_cpu: bool = SINGLE_CPU  # cpu.py: read at start; a reload keeps the CPU
 
     @classmethod
     def from_config(cls, conf: MilterConfig) -> MilterSettings:
