@@ -25,11 +25,14 @@ from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.milterctl import MilterProcess
+from harness.redis_server import RedisServer
 from harness.sink import free_port
 from harness.stack import Stack, running_stack
+from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.cli import main
 from sigfilter.milter.logline import parse_kv
 from sigfilter.ops.health import probe_milter
+from sigfilter.store.redis_store import RedisPublisher, connect
 from support import MESSAGES, to_crlf
 
 CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
@@ -286,23 +289,32 @@ def _allowed_cpus(pid: int) -> dict[int, str]:
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to choose")
-@pytest.mark.parametrize("single", [True, False])
-def test_the_milter_runs_on_one_cpu_unless_told_not_to(single: bool) -> None:
+@pytest.mark.parametrize(("single", "redis"), [(True, False), (False, False), (True, True)])
+def test_the_milter_runs_on_one_cpu_unless_told_not_to(single: bool, redis: bool) -> None:
     """single_cpu (the default): every thread of the serving process on the last CPU
-    this process may use; false: where the process started may run."""
+    this process may use, the Redis listener's too (started before the move); false:
+    where the process started may run."""
     work = Path(tempfile.mkdtemp(prefix="sigfilter-cpu-"))
     work.chmod(0o755)
-    milter = MilterProcess(
-        work / "milter", CATALOG, metrics_port=free_port(), config={"single_cpu": single}
-    )
-    milter.start()
-    try:
+    with contextlib.ExitStack() as stack:
+        url = None
+        if redis:
+            server = RedisServer()
+            server.start()
+            stack.callback(server.close)
+            RedisPublisher(connect(server.url)).publish(compile_catalog(load_catalog(CATALOG)), {})
+            url = server.url
+        milter = MilterProcess(
+            work / "milter", None if redis else CATALOG, redis_url=url,
+            metrics_port=free_port(), config={"single_cpu": single},
+        )  # fmt: skip
+        milter.start()
+        stack.callback(milter.stop, kill=True)
         assert milter.proc is not None
         threads = _allowed_cpus(_child_of(milter.proc.pid))
-        assert len(threads) >= 3  # libmilter's, the log writer's, the metrics server's
+        # libmilter's, the log writer's, the metrics server's (and the Redis listener's)
+        assert len(threads) >= (4 if redis else 3)
         mine = Path("/proc/self/status").read_text().partition("Cpus_allowed_list:")[2]
         want = str(max(os.sched_getaffinity(0))) if single else mine.split()[0]
         assert set(threads.values()) == {want}
         assert ("action=cpu reason=single" in milter.log_text()) is single
-    finally:
-        milter.stop(kill=True)
