@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from lxml import etree
 
-from sigfilter.placement.eltext import has_text, text_head, text_of
+from sigfilter.placement.eltext import has_text, text_head, text_of, text_start
 from support import html_fragments
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -38,6 +38,7 @@ def check_element(el: etree._Element) -> None:
         head = text_head(el, size)
         assert head == whole[: len(head)]  # a start of the text
         assert head[:size] == whole[:size]
+        assert text_start(el, size) == whole[:size]
         assert (len(head) <= size) == (head == whole and len(whole) <= size)
 
 

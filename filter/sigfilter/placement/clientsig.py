@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from lxml import etree
 
-from .eltext import text_of
+from .eltext import has_text, text_of
 
 if TYPE_CHECKING:
     from .html import HtmlSource
@@ -181,8 +181,7 @@ _kept_class_rule = functools.lru_cache(maxsize=1024)(_class_rule_of)
 
 def _visible(el: etree._Element) -> bool:
     """Text other than whitespace, or an image: empty placeholders are not signatures."""
-    text = text_of(el)
-    if text.replace("\xa0", " ").strip():
+    if has_text(el):  # str.strip() takes no-break spaces as whitespace too
         return True
     return el.tag == "img" or next(el.iter("img"), None) is not None
 

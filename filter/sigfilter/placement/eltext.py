@@ -47,6 +47,11 @@ def text_head(el: etree._Element, size: int) -> str:
     return "".join(pieces)
 
 
+def text_start(el: etree._Element, size: int) -> str:
+    """The first ``size`` characters of the element's text (``text_of(el)[:size]``)."""
+    return text_head(el, size)[:size]
+
+
 def has_text(el: etree._Element) -> bool:
     """Whether the element's text is more than whitespace (``text_of(el).strip()``),
     read only up to the first text node that is."""

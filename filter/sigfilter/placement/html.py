@@ -36,7 +36,7 @@ from .clientsig import (
     merge_spans,
     starts_inside,
 )
-from .eltext import text_head, text_of
+from .eltext import text_head, text_of, text_start
 from .footers import is_footer
 from .ownsig import find_html_block
 from .spot import Kind, Spot, Spots
@@ -100,7 +100,7 @@ def _norm(text: str) -> str:
 
 def _text(el: etree._Element, limit: int | None = None) -> str:
     """The element's text content (no tail, no comments), whitespace-normalised."""
-    return _norm(text_of(el) if limit is None else text_head(el, limit)[:limit])
+    return _norm(text_of(el) if limit is None else text_start(el, limit))
 
 
 def excluded_regions(source: str) -> list[tuple[int, int]]:
@@ -354,7 +354,7 @@ def _quote_candidates(doc: HtmlSource) -> Iterator[tuple[etree._Element, str]]:
         elif (
             tag == "div"
             and "border-top" in (el.get("style") or "").lower()
-            and _intro_text(text_head(el, 600)[:600])
+            and _intro_text(text_start(el, 600))
         ):
             yield el, "outlook-header"
 
@@ -446,7 +446,7 @@ def _intro_candidates(doc: HtmlSource) -> Iterator[etree._Element]:
     for n, el in enumerate(body.iter("div", "p", "blockquote")):
         if n >= _MAX_INTRO_SCAN:
             return
-        if _intro_text(text_head(el, 600)[:600]):
+        if _intro_text(text_start(el, 600)):
             yield el
             return
 
@@ -536,8 +536,8 @@ def _marker_block(doc: HtmlSource, marker: str, pos: int) -> Spot | None:
     """When the marker is alone in a paragraph, replace the paragraph."""
     if doc.root is None:
         return None
+    room = len(marker) + _MAX_MARKER_BLOCK_SPACE
     for el in doc.root.iter("p", "div"):
-        room = len(marker) + _MAX_MARKER_BLOCK_SPACE
         if len(text_head(el, room)) > room:
             continue  # cheap test first: normalising a big subtree's text per ancestor is not
         if _text(el) == marker and not any(
