@@ -514,6 +514,11 @@ class PostfixInstance:
             return self._queue_files()
         return sum(1 for line in self._postqueue("-j").splitlines() if line.strip())
 
+    def corrupt_files(self) -> list[str]:
+        """Queue files Postfix set aside as corrupt (queue/corrupt): each a lost message."""
+        root = self.queue_dir / "corrupt"
+        return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+
     def _queue_files(self) -> int:
         count = 0
         for sub in ("maildrop", "incoming", "active", "deferred", "hold"):

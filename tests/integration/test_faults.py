@@ -1,6 +1,15 @@
 """Nothing lost under faults: thousands of messages while the milter is killed, Redis is
 stopped, Postfix is reloaded. Every Message-ID arrives exactly once, signed or byte-for-
-byte unchanged, and no attachment byte differs. All servers on 127.0.0.1, all stopped.
+byte unchanged, no attachment byte differs and no queue file is set aside as corrupt.
+All servers on 127.0.0.1, all stopped.
+
+Postfix runs with the production profile's milter_default_action (the Ansible role's
+default, tempfail): while the milter is down the client gets 4xx and sends again, as
+Exchange does. With ``accept``, Postfix up to 3.12-20260821 commits a queue file with a
+half-replaced body when the milter dies between replacing the body and its next reply;
+the message is lost ("bad record type" at delivery, moved to queue/corrupt). This test's
+SIGKILL hit that window once with ``accept`` (load-644, 2026-12-03; the message missing
+in an earlier CI run, load-642, fits it too). README, "The milter and the Postfix relay".
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ import pytest
 from harness.milterctl import MilterProcess
 from harness.postfixctl import PostfixInstance, new_workdir
 from harness.redis_server import RedisServer
+from harness.securestack import ROLE_DEFAULTS
 from harness.sink import Sink, free_port
 from sigfilter.catalog import compile_catalog, load_catalog
 from sigfilter.mime.headers import parse_header_block
@@ -30,6 +40,7 @@ CATALOG = Path(__file__).resolve().parents[2] / "examples" / "catalog"
 MESSAGES = 2000
 SENDERS = 4
 PER_CONNECTION = 25  # messages per SMTP session, then a new one (as Exchange does)
+RETRIES = 120  # per message: ~55 s of 4xx at most (a milter restart on a busy machine)
 _MID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]*>)", re.M | re.I)
 
 
@@ -70,7 +81,7 @@ class Load:
         client: smtplib.SMTP | None = None
         for n in numbers:
             mid, raw, attachment = make_message(n)
-            for _ in range(20):  # a bounded retry, as the tenant's Exchange would retry
+            for attempt in range(RETRIES):  # bounded, as the tenant's Exchange retries
                 try:
                     if client is None:
                         client = smtplib.SMTP("127.0.0.1", self.postfix.smtpd_port, timeout=30)
@@ -80,8 +91,10 @@ class Load:
                     with self._lock:
                         self.failures.append(f"{mid}: {exc}")
                         self.retried.add(mid)
+                    if client is not None:  # a new session for the next try
+                        client.close()
                     client = None
-                    time.sleep(0.1)
+                    time.sleep(min(0.05 * (attempt + 1), 0.5))
             else:
                 continue  # given up: check() reports it (len(sent) < MESSAGES)
             with self._lock:
@@ -130,14 +143,23 @@ class Load:
     def _trace(self, mids: list[str]) -> str:
         """The Postfix log lines of the given messages (queue ids from cleanup's line)."""
         log = self.postfix.log_text()
-        ids = set()
+        ids: list[str] = []
         for mid in mids:
-            ids |= set(re.findall(rf"(\w+): message-id={re.escape(mid)}", log))
-        lines = [line for line in log.splitlines() if any(i in line for i in ids)]
+            ids += re.findall(rf"(\w+): message-id={re.escape(mid)}", log)
+        return self._trace_ids(ids)
+
+    def _trace_ids(self, ids: list[str]) -> str:
+        lines = [
+            line for line in self.postfix.log_text().splitlines() if any(i in line for i in ids)
+        ]
         return "\n".join(lines[-40:]) + f"\nqueue: {self.postfix.queue_size()} messages"
 
     def check(self) -> tuple[int, int]:
         assert len(self.sent) == MESSAGES, self.failures[:5]
+        corrupt = self.postfix.corrupt_files()
+        assert not corrupt, (
+            f"queue files set aside as corrupt: {corrupt}\n{self._trace_ids(corrupt)}"
+        )
         received = self._received()
         missing = sorted(set(self.sent) - set(received))
         assert not missing, f"missing: {missing[:5]}\n{self._trace(missing[:3])}"
@@ -184,7 +206,13 @@ def rig() -> Iterator[tuple[Sink, MilterProcess, PostfixInstance, RedisServer]]:
     redis.start()
     RedisPublisher(connect(redis.url)).publish(compile_catalog(load_catalog(CATALOG)), {})
     milter = MilterProcess(work / "milter", redis_url=redis.url)
-    postfix = PostfixInstance(work / "postfix", free_port(), sink.port, milter.postfix_spec)
+    postfix = PostfixInstance(
+        work / "postfix",
+        free_port(),
+        sink.port,
+        milter.postfix_spec,
+        default_action=ROLE_DEFAULTS["sigfilter_milter_default_action"],
+    )
     try:
         sink.start()
         milter.start()
@@ -208,13 +236,10 @@ def test_milter_killed_and_restarted(rig) -> None:  # type: ignore[no-untyped-de
 
     load.run(fault)
     signed, unchanged = load.check()
-    print(
-        f"milter killed: {signed} signed, {unchanged} unchanged (milter down), {len(load.failures)} retried"
-    )
-    # Everything before the kill was signed; Postfix keeps a failed milter off for the
-    # rest of an SMTP session, so some mail after it went out unchanged (how much depends
-    # on how fast the milter restarts on a loaded machine).
-    assert signed >= MESSAGES // 4 and unchanged > 0
+    print(f"milter killed: {signed} signed, {unchanged} unchanged, {len(load.retried)} retried")
+    # While the milter was down the client got 4xx and sent again: nothing went out
+    # unsigned, and the outage was felt (else the kill proved nothing).
+    assert unchanged == 0 and load.retried
     # New sessions after the restart are signed again.
     before = len(sink.messages)  # more than MESSAGES if a retried message came twice
     with smtplib.SMTP("127.0.0.1", postfix.smtpd_port, timeout=30) as client:

@@ -40,6 +40,7 @@ ROWS = [
     ({"smtpd_milters": ""}, "fail", "no mail is signed"),
     ({"smtpd_milters": "unix:/other.sock"}, "fail", "does not name the milter's socket"),
     ({"milter_default_action": "accept"}, "warn", "relayed unsigned"),
+    ({"milter_default_action": "accept"}, "warn", "loses that message"),
     ({"milter_default_action": "reject"}, "warn", "not set explicitly"),
     ({"milter_content_timeout": "300s"}, "warn", "milter_content_timeout = 300s"),
     ({"milter_command_timeout": "1h"}, "warn", "milter_command_timeout = 1h"),

@@ -103,7 +103,9 @@ def default_action(v: Values, explicit: set[str]) -> Iterator[Finding]:
             "warn", "postfix",
             "milter_default_action = accept: while the milter is down nothing checks the "
             "tenant stamp and mail is relayed unsigned (only for a single-tenant relay "
-            "that prefers unsigned mail to delayed mail)",
+            "that prefers unsigned mail to delayed mail); and a milter that dies while "
+            "it replaces a body loses that message (Postfix before 3.12-20260821 "
+            "commits the half-replaced queue file)",
             fix,
         )  # fmt: skip
     else:
