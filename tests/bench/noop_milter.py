@@ -10,10 +10,13 @@ message. bench_stack.py runs it next to sigfilter so the difference is our own w
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
 import Milter  # type: ignore[import-untyped]
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+from harness.milterscript import serve
 
 
 class Noop(Milter.Base):  # type: ignore[misc]
@@ -39,16 +42,7 @@ class Noop(Milter.Base):  # type: ignore[misc]
 
 
 def main() -> None:
-    spec = sys.argv[1]
-    if not spec.startswith("unix:"):
-        raise SystemExit("usage: noop_milter.py unix:/path/to/socket")
-    path = spec.removeprefix("unix:")
-    if os.path.exists(path):
-        os.unlink(path)
-    os.umask(0o000)  # smtpd (user postfix) must be able to connect
-    Milter.factory = Noop
-    Milter.set_flags(0)
-    Milter.runmilter("bench-noop", spec, 240)
+    serve(sys.argv, "bench-noop", Noop, 0, 240)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import Milter  # type: ignore[import-untyped]
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script
+from harness.milterscript import serve
 
 NEW_BODY = b"replaced by a milter that then died\r\n"
 
@@ -25,16 +29,7 @@ class Dying(Milter.Base):  # type: ignore[misc]
 
 
 def main() -> None:
-    spec = sys.argv[1]
-    if not spec.startswith("unix:"):
-        raise SystemExit("usage: dying_milter.py unix:/path/to/socket")
-    path = spec.removeprefix("unix:")
-    if os.path.exists(path):
-        os.unlink(path)
-    os.umask(0o000)  # smtpd and cleanup (user postfix) must be able to connect
-    Milter.factory = Dying
-    Milter.set_flags(Milter.CHGBODY)
-    Milter.runmilter("dying", spec, 60)
+    serve(sys.argv, "dying", Dying, Milter.CHGBODY, 60)
 
 
 if __name__ == "__main__":
