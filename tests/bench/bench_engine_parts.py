@@ -198,6 +198,8 @@ def main() -> None:
         "--evict", type=int, default=0, metavar="MB", help="write MB of memory before each call"
     )
     args = ap.parse_args()
+    if args.evict < 0:
+        ap.error(f"--evict: MB must be 0 or more, not {args.evict}")
     evict = Evictor(args.evict)
     engines = [_engine(sigfilter)]
     if args.against is not None:

@@ -5,7 +5,7 @@ All servers on 127.0.0.1, all stopped.
 
 Postfix runs with the production profile's milter_default_action (the Ansible role's
 default, tempfail): while the milter is down the client gets 4xx and sends again, as
-Exchange does. With ``accept``, Postfix up to 3.12-20260821 commits a queue file with a
+Exchange does. With ``accept``, Postfix before 3.12-20260821 commits a queue file with a
 half-replaced body when the milter dies between replacing the body and its next reply;
 the message is lost ("bad record type" at delivery, moved to queue/corrupt). This test's
 SIGKILL hit that window once with ``accept`` (load-644, 2026-12-03; the message missing
