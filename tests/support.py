@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from hypothesis import strategies as st
+from lxml import etree
 
 from sigfilter.engine import Result, body_leaves, rewritten_message
 from sigfilter.milter.runtime import MilterSettings, Runtime
@@ -190,6 +191,12 @@ POSTCONF_GOOD = {
     "smtpd_sender_restrictions": "reject",
     "mynetworks": "40.92.0.0/15",
 }
+
+
+def serialised_text(el: etree._Element) -> str:
+    """An element's text as lxml serialises it (no tail): the oracle for the placement
+    code's own readings (placement/eltext.py)."""
+    return str(etree.tostring(el, method="text", encoding=str, with_tail=False))
 
 
 @st.composite

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lxml import etree
 
 from sigfilter.placement import admintext
 from sigfilter.placement.admintext import literal_source, longest_match
 from sigfilter.placement.clientsig import ClientSig, starts_inside
 from sigfilter.placement.html import HtmlSource
+from support import serialised_text
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def _reference(doc: HtmlSource, limit: int, sources: tuple[str, ...]) -> ClientS
         return None
     found = None
     for el in body.iter("div", "p", "span", "font", "td", "table"):
-        raw = str(etree.tostring(el, method="text", encoding=str, with_tail=False))
+        raw = serialised_text(el)
         text = " ".join(raw.replace("\xa0", " ").split())
         if not text or len(text) > 4000 or not rx.fullmatch(text):
             continue

@@ -16,20 +16,16 @@ from hypothesis import given, settings
 from lxml import etree
 
 from sigfilter.placement.eltext import has_text, text_head, text_of, text_start
-from support import html_fragments
+from support import html_fragments, serialised_text
 
 TESTS = Path(__file__).resolve().parents[1]
 MESSAGES = sorted((TESTS / "messages").glob("*.eml")) + sorted((TESTS / "corpus").glob("*.eml"))
 
 
-def serialised(el: etree._Element) -> str:
-    return str(etree.tostring(el, method="text", encoding=str, with_tail=False))
-
-
 def check_element(el: etree._Element) -> None:
     if not isinstance(el.tag, str):
         return  # comments and processing instructions: the callers read elements only
-    whole = serialised(el)
+    whole = serialised_text(el)
     assert text_of(el) == whole
     assert has_text(el) == bool(whole.strip())
     for size in (0, 1, 5, 40, len(whole) - 1, len(whole), len(whole) + 1):

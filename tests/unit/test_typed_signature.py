@@ -17,7 +17,13 @@ from sigfilter.placement.lines import SKIPPABLE, line_spans
 from sigfilter.placement.ownsig import is_signature_block, is_signoff
 from sigfilter.service import SignatureService, embedded_store
 from sigfilter.signature import SenderCard
-from support import SIGNATURE, assert_only_leaves_changed, decoded_leaves, html_fragments
+from support import (
+    SIGNATURE,
+    assert_only_leaves_changed,
+    decoded_leaves,
+    html_fragments,
+    serialised_text,
+)
 
 CARD = SenderCard("Avery Quill", ("Head of Mail Flow", "Example Corp", "+1 555 0100"))
 SIG = replace(SIGNATURE, sender=CARD)
@@ -204,13 +210,9 @@ _PIECES = ["", " ", "\xa0", "\n\t", "Avery", "Quill", "ß", "\u2003", "<!--c-->"
 _TAGS = ["p", "div", "span", "b", "td", "font", "i"]
 
 
-def _serialised_text(el: etree._Element) -> str:
-    return str(etree.tostring(el, method="text", encoding=str, with_tail=False))
-
-
 def _text_reading(parent: etree._Element, el: etree._Element) -> bool:
     """The old rule: the parent's normalised text is the element's."""
-    return ownsig._norm(_serialised_text(parent)) == ownsig._norm(_serialised_text(el))
+    return ownsig._norm(serialised_text(parent)) == ownsig._norm(serialised_text(el))
 
 
 @settings(max_examples=1500, derandomize=True)

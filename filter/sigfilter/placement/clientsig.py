@@ -226,7 +226,7 @@ def _cids(els: list[etree._Element]) -> tuple[str, ...]:
 
 def _text_of(els: list[etree._Element]) -> str:
     raw = " ".join(text_of(el) for el in els)
-    return " ".join(raw.replace("\xa0", " ").split())
+    return " ".join(raw.split())  # str.split() takes no-break spaces as whitespace too
 
 
 @dataclass(slots=True)
